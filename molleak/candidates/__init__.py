@@ -1,0 +1,1 @@
+"""Candidate space: vocabularies mined from the auxiliary set, assembly and enumeration."""

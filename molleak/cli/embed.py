@@ -1,0 +1,39 @@
+"""`molleak embed`: query a victim for the embeddings of a SMILES file."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from molleak.cli.common import positive_int
+from molleak.data.smiles_io import read_smiles
+from molleak.models.victim import Victim
+from molleak.runs import write_atomic
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="embed molecules with a victim",
+                       description="Embed a SMILES file with a victim checkpoint; writes a .npy array.")
+    p.add_argument("--victim", required=True, help="victim checkpoint (molleak or pretrain-gnns state_dict)")
+    p.add_argument("--smiles", required=True, help="SMILES file")
+    p.add_argument("--out", required=True, help="output .npy file (rows follow the file's unique valid SMILES)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    victim = Victim.from_checkpoint(args.victim, batch_size=args.batch_size)
+    mols = read_smiles(args.smiles, what="SMILES file")
+    t0 = time.perf_counter()
+    emb = victim.embed(mols.smiles)
+    dt = time.perf_counter() - t0
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, emb)
+    write_atomic(args.out, buf.getvalue())
+    print(f"embedded {len(mols)} molecules ({mols.summary()}) into {emb.shape} in {dt:.1f} s "
+          f"({len(mols) / max(dt, 1e-9):.0f} mol/s); wrote {args.out}")
+    return 0

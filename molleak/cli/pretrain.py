@@ -1,0 +1,48 @@
+"""`molleak pretrain`: pre-train one victim with a registered strategy."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from molleak.cli.common import add_seed, positive_int
+from molleak.data.smiles_io import read_smiles
+from molleak.pretrain.base import load_strategies
+from molleak.pretrain.trainer import PretrainConfig, pretrain
+from molleak.runs import resolve_seed, seed_everything
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="pre-train one victim encoder",
+        description="Pre-train an encoder on a SMILES set with a registered strategy; resumable.",
+    )
+    p.add_argument("--strategy", required=True, choices=load_strategies().names())
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="a tier directory from `molleak data prepare` (trains on its private.smi)")
+    src.add_argument("--smiles", help="a SMILES file to train on")
+    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. victim.pt)")
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--emb-dim", type=positive_int, default=300)
+    p.add_argument("--layers", type=positive_int, default=5)
+    add_seed(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    seed = resolve_seed(args.seed)
+    seed_everything(seed)
+    path = Path(args.data) / "private.smi" if args.data else Path(args.smiles)
+    train = read_smiles(path, what="training set")
+    config = PretrainConfig(
+        strategy=args.strategy, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,
+        encoder_config={"num_layers": args.layers, "emb_dim": args.emb_dim},
+    )
+    prov = pretrain(train.smiles, config, args.out, train_name=str(path),
+                    extra_provenance={"train_invalid": train.n_invalid, "train_duplicate": train.n_duplicate})
+    losses = " -> ".join(f"{x:.3f}" for x in prov["loss_per_epoch"])
+    print(f"pre-trained {args.strategy} on {len(train)} molecules ({train.summary()}); loss {losses}; wrote {args.out}")
+    return 0

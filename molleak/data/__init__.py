@@ -1,0 +1,1 @@
+"""Datasets: SMILES files, MOSES tiers and splits, graph featurisation."""

@@ -1,0 +1,108 @@
+"""Reading and writing SMILES files.
+
+A `.smi` file holds one molecule per line: the SMILES is the first whitespace-separated token;
+anything after it (an id, a score) is ignored. Blank lines and lines starting with `#` are
+skipped, as is a first line whose first token is `smiles` (any case), a CSV-style header.
+Invalid and duplicate SMILES are counted and reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from molleak.chem import canonical_smiles
+from molleak.errors import InputFileError
+from molleak.runs import write_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SmilesSet:
+    """Unique canonical SMILES read from a file, with what was dropped and why."""
+
+    smiles: list[str]
+    path: str
+    n_lines: int
+    n_invalid: int = 0
+    n_duplicate: int = 0
+    invalid_examples: list[tuple[int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    def summary(self) -> str:
+        return (
+            f"{self.path}: {len(self.smiles)} unique valid molecules from {self.n_lines} lines "
+            f"({self.n_invalid} invalid, {self.n_duplicate} duplicate)"
+        )
+
+
+def _iter_tokens(path: Path):
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            token = stripped.split()[0]
+            if lineno == 1 and token.lower() == "smiles":
+                continue
+            yield lineno, token
+
+
+def read_smiles(path: str | os.PathLike, *, what: str = "SMILES file", canonicalize: bool = True) -> SmilesSet:
+    """Read a SMILES file into unique canonical SMILES, keeping file order.
+
+    Args:
+        path: the file to read.
+        what: how to name the file in error messages (e.g. "private set").
+        canonicalize: canonicalise each SMILES (and so detect invalid ones). Only pass False for
+            files molleak wrote itself, which are canonical already.
+
+    Raises:
+        InputFileError: the file is missing, not a file, empty, or holds no valid molecule.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"{what} not found: {p}")
+    if not p.is_file():
+        raise InputFileError(f"{what} is not a file: {p}")
+    out: list[str] = []
+    seen: set[str] = set()
+    n_lines = n_invalid = n_dup = 0
+    invalid: list[tuple[int, str]] = []
+    for lineno, token in _iter_tokens(p):
+        n_lines += 1
+        smi = canonical_smiles(token) if canonicalize else token
+        if smi is None:
+            n_invalid += 1
+            if len(invalid) < 5:
+                invalid.append((lineno, token))
+            continue
+        if smi in seen:
+            n_dup += 1
+            continue
+        seen.add(smi)
+        out.append(smi)
+    if n_lines == 0:
+        raise InputFileError(f"{what} is empty (no SMILES lines): {p}")
+    if not out:
+        raise InputFileError(
+            f"{what} holds no valid SMILES: all {n_invalid} lines failed to parse "
+            f"(first: line {invalid[0][0]} '{invalid[0][1]}'): {p}"
+        )
+    result = SmilesSet(out, str(p), n_lines, n_invalid, n_dup, invalid)
+    if n_invalid:
+        shown = ", ".join(f"line {n} '{s}'" for n, s in invalid)
+        log.warning("%s: %d invalid SMILES skipped (%s)", p, n_invalid, shown)
+    if n_dup:
+        log.info("%s: %d duplicate SMILES (by canonical form) skipped", p, n_dup)
+    return result
+
+
+def write_smiles(path: str | os.PathLike, smiles: list[str]) -> None:
+    """Atomically write one SMILES per line."""
+    write_atomic(path, "".join(s + "\n" for s in smiles))

@@ -1,0 +1,1 @@
+"""Encoders, the query-only victim interface and checkpoints."""

@@ -1,0 +1,96 @@
+"""The pretrain-gnns GIN encoder (Hu et al. 2020), on PyTorch Geometric.
+
+Parameter names follow the published layout exactly (`x_embedding1`, `x_embedding2`,
+`gnns.{l}.mlp.{0,2}`, `gnns.{l}.edge_embedding{1,2}`, `batch_norms.{l}`), so a published
+checkpoint loads with `strict=True`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import MessagePassing
+
+from molleak.data.featurize import (
+    NUM_ATOM_TYPE,
+    NUM_BOND_DIRECTION,
+    NUM_BOND_TYPE,
+    NUM_CHIRALITY_TAG,
+    SELF_LOOP_BOND_INDEX,
+)
+from molleak.models.base import ENCODERS, GraphEncoder
+
+
+class GINConv(MessagePassing):
+    """GIN layer with bond embeddings added to messages and a self-loop on every node."""
+
+    def __init__(self, emb_dim: int):
+        super().__init__(aggr="add")
+        self.mlp = nn.Sequential(nn.Linear(emb_dim, 2 * emb_dim), nn.ReLU(), nn.Linear(2 * emb_dim, emb_dim))
+        self.edge_embedding1 = nn.Embedding(NUM_BOND_TYPE, emb_dim)
+        self.edge_embedding2 = nn.Embedding(NUM_BOND_DIRECTION, emb_dim)
+        nn.init.xavier_uniform_(self.edge_embedding1.weight)
+        nn.init.xavier_uniform_(self.edge_embedding2.weight)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        n = x.size(0)
+        loops = torch.arange(n, device=x.device)
+        edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
+        loop_attr = torch.zeros(n, 2, dtype=edge_attr.dtype, device=edge_attr.device)
+        loop_attr[:, 0] = SELF_LOOP_BOND_INDEX
+        edge_attr = torch.cat([edge_attr, loop_attr], dim=0)
+        edge_emb = self.edge_embedding1(edge_attr[:, 0]) + self.edge_embedding2(edge_attr[:, 1])
+        return self.propagate(edge_index, x=x, edge_attr=edge_emb)
+
+    def message(self, x_j: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        return x_j + edge_attr
+
+    def update(self, aggr_out: torch.Tensor) -> torch.Tensor:
+        return self.mlp(aggr_out)
+
+
+@ENCODERS.register("gin")
+class GINEncoder(GraphEncoder):
+    """K-layer GIN with BatchNorm; ReLU on all but the last layer; last-layer node embeddings.
+
+    Args:
+        num_layers: message-passing layers (5 in the paper).
+        emb_dim: hidden and output width (300 in the paper).
+        drop_ratio: dropout after each layer (0 in the victims we build).
+    """
+
+    featurizer = "pretrain_gnns"
+
+    def __init__(self, num_layers: int = 5, emb_dim: int = 300, drop_ratio: float = 0.0):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError("num_layers must be at least 1")
+        self.num_layers, self.emb_dim, self.drop_ratio = num_layers, emb_dim, drop_ratio
+        self.x_embedding1 = nn.Embedding(NUM_ATOM_TYPE, emb_dim)
+        self.x_embedding2 = nn.Embedding(NUM_CHIRALITY_TAG, emb_dim)
+        nn.init.xavier_uniform_(self.x_embedding1.weight)
+        nn.init.xavier_uniform_(self.x_embedding2.weight)
+        self.gnns = nn.ModuleList(GINConv(emb_dim) for _ in range(num_layers))
+        self.batch_norms = nn.ModuleList(nn.BatchNorm1d(emb_dim) for _ in range(num_layers))
+
+    def embed_atoms(self, x: torch.Tensor) -> torch.Tensor:
+        """Input node embeddings from [atom type, chirality] indices."""
+        return self.x_embedding1(x[:, 0]) + self.x_embedding2(x[:, 1])
+
+    def node_embeddings(self, batch) -> torch.Tensor:
+        return self.propagate_from(self.embed_atoms(batch.x), batch.edge_index, batch.edge_attr)
+
+    def propagate_from(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        """Run the GIN layers from given input node embeddings (used by strategies that perturb them)."""
+        for layer in range(self.num_layers):
+            h = self.batch_norms[layer](self.gnns[layer](h, edge_index, edge_attr))
+            if layer < self.num_layers - 1:
+                h = F.relu(h)
+            h = F.dropout(h, self.drop_ratio, training=self.training)
+        return h
+
+    def config(self) -> dict[str, Any]:
+        return {"num_layers": self.num_layers, "emb_dim": self.emb_dim, "drop_ratio": self.drop_ratio}

@@ -1,0 +1,57 @@
+"""The strategy interface: an encoder, the heads its pre-training loss needs, and that loss."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from molleak.data.featurize import FEATURIZERS
+from molleak.models.base import GraphEncoder
+from molleak.registry import Registry
+
+STRATEGIES: Registry[type[PretrainStrategy]] = Registry("pre-training strategy")
+
+
+class PretrainStrategy(nn.Module):
+    """A self-supervised pre-training objective over an encoder.
+
+    Subclasses register with `@STRATEGIES.register(name)`, build their heads in `__init__`
+    (keyword hyperparameters only, all JSON-serialisable and returned by `hparams()`), and
+    implement `loss(batch)`. `prepare` (per graph, e.g. sampling a context) and `collate`
+    (graphs -> batch) default to the encoder's featuriser. All randomness must come from torch's
+    global generator, which the trainer seeds per epoch, so a resumed run repeats exactly.
+    """
+
+    name: ClassVar[str]
+    encoder_name: ClassVar[str] = "gin"
+
+    def __init__(self, encoder: GraphEncoder, **hparams: Any):
+        super().__init__()
+        self.encoder = encoder
+        self._hparams = dict(hparams)
+
+    def hparams(self) -> dict[str, Any]:
+        return dict(self._hparams)
+
+    def prepare(self, graph: Any) -> Any:
+        return graph
+
+    def collate(self, items: list[Any]) -> Any:
+        return FEATURIZERS.get(self.encoder.featurizer).collate(items)
+
+    def loss(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def load_strategies() -> Registry[type[PretrainStrategy]]:
+    """Import every strategy module in this package so each registers itself."""
+    import molleak.pretrain as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name not in {"base", "trainer"}:
+            importlib.import_module(f"molleak.pretrain.{info.name}")
+    return STRATEGIES

@@ -1,0 +1,176 @@
+"""The one pre-training loop for every strategy: seeded, resumable, with progress.
+
+After each epoch a resume file (`<out>.resume.pt`) holds the strategy's weights, the optimiser
+and the loss history; a rerun with the same config and data continues from it and, because every
+epoch is seeded from (seed, epoch), ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from molleak.chem import rdkit_quiet
+from molleak.data.featurize import FEATURIZERS
+from molleak.errors import MolleakError
+from molleak.models.base import GraphEncoder, build_encoder
+from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
+from molleak.pretrain.base import PretrainStrategy, load_strategies
+from molleak.runs import package_versions, sha256_lines, write_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that decides a pre-trained victim's weights."""
+
+    strategy: str
+    epochs: int = 3
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    encoder: str = "gin"
+    encoder_config: dict[str, Any] = field(default_factory=lambda: {"num_layers": 5, "emb_dim": 300})
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise MolleakError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 2:
+            raise MolleakError(f"batch size must be at least 2, got {self.batch_size}")
+        if self.lr <= 0:
+            raise MolleakError(f"learning rate must be positive, got {self.lr}")
+
+
+def build_strategy(config: PretrainConfig, encoder: GraphEncoder | None = None) -> PretrainStrategy:
+    """The strategy module (encoder + heads) for a config."""
+    cls = load_strategies().get(config.strategy)
+    if encoder is None:
+        encoder_name = config.encoder if cls.encoder_name == "gin" else cls.encoder_name
+        encoder = build_encoder(encoder_name, config.encoder_config if encoder_name == config.encoder else {})
+    try:
+        return cls(encoder, **config.hparams)
+    except TypeError as exc:
+        raise MolleakError(f"bad hyperparameters for strategy {config.strategy}: {exc}") from None
+
+
+def featurize_all(smiles: list[str], featurizer: str, what: str = "training set") -> list[Any]:
+    """Featurise a whole training set, failing with one line naming the first bad molecule."""
+    from rdkit import Chem
+
+    feat = FEATURIZERS.get(featurizer).featurize
+    graphs = []
+    with rdkit_quiet():
+        for s in tqdm(smiles, desc=f"featurise {what}", unit="mol", leave=False, mininterval=1.0):
+            mol = Chem.MolFromSmiles(s)
+            if mol is None:
+                raise MolleakError(f"{what}: invalid SMILES {s!r}")
+            graphs.append(feat(mol, s))
+    return graphs
+
+
+def _resume_path(out: Path) -> Path:
+    return out.with_name(out.name + ".resume.pt")
+
+
+def pretrain(
+    smiles: list[str],
+    config: PretrainConfig,
+    out: str | Path,
+    *,
+    train_name: str = "",
+    resume: bool = True,
+    progress: bool = True,
+    init_encoder: GraphEncoder | None = None,
+    extra_provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Pre-train an encoder on `smiles` and save it as a victim checkpoint at `out`.
+
+    Returns the checkpoint's provenance (loss per epoch, seconds per epoch, ...).
+    """
+    out = Path(out)
+    torch.manual_seed(config.seed)
+    strategy = build_strategy(config, init_encoder)
+    train_sha = sha256_lines(smiles)
+    optimizer = torch.optim.Adam(
+        [p for p in strategy.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
+    )
+    losses: list[float] = []
+    seconds: list[float] = []
+    start_epoch = 0
+    rpath = _resume_path(out)
+    cfg_dict = asdict(config)
+    if resume and rpath.exists():
+        state = read_checkpoint_file(rpath)
+        if state.get("config") == cfg_dict and state.get("train_sha256") == train_sha:
+            strategy.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            losses, seconds = list(state["losses"]), list(state["seconds"])
+            start_epoch = int(state["epoch"])
+            log.info("resuming %s from epoch %d", out, start_epoch)
+        else:
+            log.warning("ignoring %s: it was made with another config or training set", rpath)
+
+    graphs = [strategy.prepare(g) for g in featurize_all(smiles, strategy.encoder.featurizer)]
+    n_batches = (len(graphs) + config.batch_size - 1) // config.batch_size
+    strategy.train()
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(graphs))
+        total, count = 0.0, 0
+        bar = tqdm(range(n_batches), desc=f"{config.strategy} epoch {epoch + 1}/{config.epochs}", unit="batch",
+                   disable=not progress, leave=False)
+        for b in bar:
+            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+            if len(idx) < 2:  # BatchNorm needs two graphs
+                continue
+            batch = strategy.collate([graphs[i] for i in idx])
+            loss = strategy.loss(batch)
+            if not torch.isfinite(loss):
+                raise MolleakError(f"{config.strategy}: loss became {loss.item()} at epoch {epoch + 1}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        losses.append(total / max(count, 1))
+        seconds.append(time.perf_counter() - t0)
+        log.info("%s epoch %d/%d: loss %.4f (%.1f s)", config.strategy, epoch + 1, config.epochs, losses[-1], seconds[-1])
+        buf = io.BytesIO()
+        torch.save(
+            {"format": "molleak.resume/1", "config": cfg_dict, "train_sha256": train_sha, "epoch": epoch + 1,
+             "model": strategy.state_dict(), "optimizer": optimizer.state_dict(), "losses": losses,
+             "seconds": seconds},
+            buf,
+        )
+        write_atomic(rpath, buf.getvalue())
+
+    provenance = {
+        "strategy": config.strategy,
+        "config": cfg_dict,
+        "train_file": train_name,
+        "train_sha256": train_sha,
+        "n_train": len(smiles),
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "loss_per_epoch": losses,
+        "seconds_per_epoch": seconds,
+        "versions": package_versions(),
+        **(extra_provenance or {}),
+    }
+    strategy.eval()
+    save_checkpoint(out, strategy.encoder, provenance)
+    rpath.unlink(missing_ok=True)
+    return provenance

@@ -1,0 +1,1 @@
+"""Search over the candidate space under a query budget: the extraction policy network."""

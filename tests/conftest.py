@@ -1,0 +1,39 @@
+"""Shared fixtures: small real data and tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def moses_sample() -> list[str]:
+    """3,000 canonical MOSES train molecules (committed fixture)."""
+    from molleak.data.smiles_io import read_smiles
+
+    return read_smiles(FIXTURES / "moses_train_3k.smi", canonicalize=False).smiles
+
+
+@pytest.fixture(scope="session")
+def tiny_tier(tmp_path_factory) -> Path:
+    """The `tiny` MOSES tier (seed 0), built once per test session from the installed wheels."""
+    from molleak.data.splits import prepare_tier
+
+    out = tmp_path_factory.mktemp("tiny_tier")
+    prepare_tier("tiny", 0, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_victim(tmp_path_factory, moses_sample) -> Path:
+    """A small AttrMasking GIN (2 layers x 32 dims) trained for 2 epochs on 600 fixture molecules."""
+    from molleak.pretrain.trainer import PretrainConfig, pretrain
+
+    out = tmp_path_factory.mktemp("victim") / "attrmask.pt"
+    cfg = PretrainConfig(strategy="attrmask", epochs=2, batch_size=64, seed=0,
+                         encoder_config={"num_layers": 2, "emb_dim": 32})
+    pretrain(moses_sample[:600], cfg, out, progress=False)
+    return out
