@@ -39,12 +39,19 @@ class GraphEncoder(nn.Module):
         raise NotImplementedError
 
 
+def load_encoders() -> Registry[type[GraphEncoder]]:
+    """Import every encoder module in `molleak.models` so each registers itself."""
+    import importlib
+    import pkgutil
+
+    import molleak.models as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name not in {"base", "checkpoint", "victim"}:
+            importlib.import_module(f"molleak.models.{info.name}")
+    return ENCODERS
+
+
 def build_encoder(name: str, config: dict[str, Any]) -> GraphEncoder:
     """Build a registered encoder from its name and config."""
-    import molleak.models.gin  # noqa: F401  (registers the built-in encoders)
-
-    try:
-        import molleak.models.grover  # noqa: F401
-    except ImportError:
-        pass
-    return ENCODERS.get(name)(**config)
+    return load_encoders().get(name)(**config)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from molleak.errors import CheckpointError
-from molleak.models.base import GraphEncoder, build_encoder
+from molleak.models.base import GraphEncoder, build_encoder, load_encoders
 from molleak.runs import write_atomic
 
 FORMAT = "molleak.victim/1"
@@ -54,15 +54,8 @@ def save_checkpoint(
 
 
 def _encoder_classes() -> dict[str, type]:
-    from molleak.models.base import ENCODERS, build_encoder  # noqa: F401
-
-    import molleak.models.gin  # noqa: F401
-
-    try:
-        import molleak.models.grover  # noqa: F401
-    except ImportError:
-        pass
-    return {n: ENCODERS.get(n) for n in ENCODERS.names()}
+    registry = load_encoders()
+    return {n: registry.get(n) for n in registry.names()}
 
 
 def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class PretrainStrategy(nn.Module):
 
     name: ClassVar[str]
     encoder_name: ClassVar[str] = "gin"
+    #: True for supervised fine-tuning strategies: the trainer then pairs each graph with a target
+    needs_targets: ClassVar[bool] = False
 
     def __init__(self, encoder: GraphEncoder, **hparams: Any):
         super().__init__()
@@ -42,6 +44,13 @@ class PretrainStrategy(nn.Module):
 
     def collate(self, items: list[Any]) -> Any:
         return FEATURIZERS.get(self.encoder.featurizer).collate(items)
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer before each epoch (0-based); multi-phase strategies switch here."""
+
+    def extra_state(self) -> dict[str, Any] | None:
+        """Weights beyond the encoder that the saved victim should carry (e.g. a regression head)."""
+        return None
 
     def loss(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

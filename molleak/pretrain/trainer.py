@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,15 +94,24 @@ def pretrain(
     progress: bool = True,
     init_encoder: GraphEncoder | None = None,
     extra_provenance: dict[str, Any] | None = None,
+    targets: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Pre-train an encoder on `smiles` and save it as a victim checkpoint at `out`.
+
+    `targets` (one per SMILES) is for supervised strategies (`needs_targets`, e.g. the
+    regression fine-tune): each prepared graph is then paired with its target.
 
     Returns the checkpoint's provenance (loss per epoch, seconds per epoch, ...).
     """
     out = Path(out)
     torch.manual_seed(config.seed)
     strategy = build_strategy(config, init_encoder)
-    train_sha = sha256_lines(smiles)
+    if strategy.needs_targets != (targets is not None):
+        need = "needs" if strategy.needs_targets else "takes no"
+        raise MolleakError(f"strategy {config.strategy} {need} training targets")
+    if targets is not None and len(targets) != len(smiles):
+        raise MolleakError(f"{len(targets)} targets for {len(smiles)} training molecules")
+    train_sha = sha256_lines(smiles if targets is None else [f"{s}\t{float(t)!r}" for s, t in zip(smiles, targets, strict=False)])
     optimizer = torch.optim.Adam(
         [p for p in strategy.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
     )
@@ -122,11 +132,14 @@ def pretrain(
             log.warning("ignoring %s: it was made with another config or training set", rpath)
 
     graphs = [strategy.prepare(g) for g in featurize_all(smiles, strategy.encoder.featurizer)]
+    if targets is not None:
+        graphs = [(g, float(t)) for g, t in zip(graphs, targets, strict=True)]
     n_batches = (len(graphs) + config.batch_size - 1) // config.batch_size
     strategy.train()
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)
+        strategy.begin_epoch(epoch, config.epochs)
         order = np.random.default_rng([config.seed, epoch]).permutation(len(graphs))
         total, count = 0.0, 0
         bar = tqdm(range(n_batches), desc=f"{config.strategy} epoch {epoch + 1}/{config.epochs}", unit="batch",
@@ -171,6 +184,6 @@ def pretrain(
         **(extra_provenance or {}),
     }
     strategy.eval()
-    save_checkpoint(out, strategy.encoder, provenance)
+    save_checkpoint(out, strategy.encoder, provenance, strategy.extra_state())
     rpath.unlink(missing_ok=True)
     return provenance
