@@ -1,0 +1,46 @@
+"""EdgePred (Hu et al. 2020): score bonded atom pairs above random non-bonded pairs of the same molecule."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from molleak.models.base import GraphEncoder
+from molleak.pretrain._common import zero_loss
+from molleak.pretrain.base import STRATEGIES, PretrainStrategy
+
+
+@STRATEGIES.register("edgepred")
+class EdgePred(PretrainStrategy):
+    """Link prediction: inner product of node embeddings, binary cross-entropy against sampled negatives.
+
+    Args:
+        neg_ratio: negative pairs drawn per bond (pairs that are bonds or self-pairs are dropped).
+    """
+
+    name = "edgepred"
+
+    def __init__(self, encoder: GraphEncoder, neg_ratio: int = 1):
+        super().__init__(encoder, neg_ratio=neg_ratio)
+        self.neg_ratio = neg_ratio
+
+    def loss(self, batch) -> torch.Tensor:
+        h = self.encoder.node_embeddings(batch)
+        ei = batch.edge_index
+        pos = ei[:, ei[0] < ei[1]]
+        if pos.size(1) == 0:
+            return zero_loss(self)
+        sizes = torch.bincount(batch.batch, minlength=batch.num_graphs)
+        ptr = torch.cumsum(sizes, 0) - sizes
+        g = batch.batch[pos[0]].repeat(self.neg_ratio)
+        u = ptr[g] + (torch.rand(g.size(0)) * sizes[g]).long()
+        v = ptr[g] + (torch.rand(g.size(0)) * sizes[g]).long()
+        n = h.size(0)
+        is_edge = torch.isin(u * n + v, ei[0] * n + ei[1])
+        keep = (u != v) & ~is_edge
+        pos_score = (h[pos[0]] * h[pos[1]]).sum(-1)
+        neg_score = (h[u[keep]] * h[v[keep]]).sum(-1)
+        loss = F.binary_cross_entropy_with_logits(pos_score, torch.ones_like(pos_score))
+        if neg_score.numel():
+            loss = loss + F.binary_cross_entropy_with_logits(neg_score, torch.zeros_like(neg_score))
+        return loss

@@ -1,0 +1,48 @@
+"""SimGRACE (Xia et al. 2022): contrast the encoder with a weight-perturbed copy of itself, no augmentation."""
+
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call
+from torch_geometric.nn import global_mean_pool
+
+from molleak.models.base import GraphEncoder
+from molleak.pretrain._common import nt_xent, projection_head
+from molleak.pretrain.base import STRATEGIES, PretrainStrategy
+
+
+def _perturbed(module: torch.nn.Module, eta: float) -> dict[str, torch.Tensor]:
+    """Parameters plus Gaussian noise scaled by each tensor's std (SimGRACE), and copies of the buffers."""
+    out = {}
+    for name, p in module.named_parameters():
+        p = p.detach()
+        scale = p.std() if p.numel() > 1 else p.abs()
+        out[name] = p + eta * torch.randn_like(p) * scale
+    # copies, so the perturbed pass does not move the real encoder's BatchNorm statistics
+    out.update({name: b.detach().clone() for name, b in module.named_buffers()})
+    return out
+
+
+@STRATEGIES.register("simgrace")
+class SimGRACE(PretrainStrategy):
+    """NT-Xent between the encoder's and a perturbed encoder's projected graph embeddings.
+
+    Args:
+        eta: perturbation magnitude (noise std = eta * std of each weight tensor).
+        temperature: NT-Xent temperature.
+    """
+
+    name = "simgrace"
+
+    def __init__(self, encoder: GraphEncoder, eta: float = 1.0, temperature: float = 0.2):
+        super().__init__(encoder, eta=eta, temperature=temperature)
+        self.eta, self.temperature = eta, temperature
+        self.proj = projection_head(encoder.emb_dim)
+
+    def loss(self, batch) -> torch.Tensor:
+        z1 = self.proj(self.encoder.graph_embeddings(batch))
+        with torch.no_grad():  # the perturbed view is a fixed target, as in SimGRACE
+            h2 = functional_call(self.encoder, _perturbed(self.encoder, self.eta), (batch,))
+            g2 = global_mean_pool(h2, batch.batch, size=batch.num_graphs)
+            z2 = functional_call(self.proj, _perturbed(self.proj, self.eta), (g2,))
+        return nt_xent(z1, z2, self.temperature)
