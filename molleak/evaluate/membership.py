@@ -1,0 +1,218 @@
+"""Whole-molecule membership from embeddings alone (query-only).
+
+The question: given only `Victim.embed`, can an attacker tell a molecule the victim was
+pre-trained on (a member) from one it never saw? Two ingredients:
+
+1. A per-molecule statistic from the victim's embeddings: the *neighbourhood sharpness*. For a
+   molecule m we draw `n_neighbours` random valid one-edit neighbours m' (an atom's element
+   changed, a terminal atom deleted, a bond order changed) and take the mean cosine distance
+   between the embedding of m and those of its neighbours. A model that memorised m tends to put
+   it at a sharper point of its embedding function: small edits move its embedding further than
+   they would for an unseen molecule (validated by the canary experiment, `molleak.leakage`).
+2. Calibration (LiRA-style, Carlini et al. 2022): the same statistic from a reference model that
+   never saw the private set (a reference victim or the untrained encoder) measures how sharp m
+   is *anyway* (small, rigid or unusual molecules are sharp for any model). The membership score
+   is the victim's statistic minus the reference's, so what remains is what the victim's training
+   added.
+
+Every embedding goes through `Victim.embed` in one batched call per model (the molecules and all
+their neighbours at once); neighbours are drawn from a seeded generator, so the same seed gives
+the same score. The evaluation side (members vs non-members, AUC and TPR at low FPR) is in
+`molleak.evaluate.attribution.membership_metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rdkit import Chem
+
+from molleak.chem import rdkit_quiet
+from molleak.errors import MolleakError
+
+log = logging.getLogger(__name__)
+
+# elements an atom may be swapped to, with the valence each needs to stay sane
+_SWAP_ELEMENTS = (6, 7, 8, 9, 16, 17)
+
+
+@dataclass
+class Neighbourhoods:
+    """One-edit neighbours of a list of molecules.
+
+    Attributes:
+        smiles: the canonical query molecules, in input order.
+        neighbours: for each query, its distinct valid neighbours (canonical SMILES).
+    """
+
+    smiles: list[str]
+    neighbours: list[list[str]]
+
+    def flat(self) -> tuple[list[str], np.ndarray]:
+        """All neighbour SMILES and, per neighbour, the index of its query molecule."""
+        flat = [n for ns in self.neighbours for n in ns]
+        owner = np.repeat(np.arange(len(self.neighbours)), [len(ns) for ns in self.neighbours])
+        return flat, owner
+
+
+def _edit(mol: Chem.Mol, rng: np.random.Generator) -> str | None:
+    """One random edit of `mol`, as canonical SMILES, or None when the result is not a valid molecule."""
+    rw = Chem.RWMol(mol)
+    kind = rng.integers(3)
+    n = rw.GetNumAtoms()
+    if kind == 0:  # change one atom's element
+        atom = rw.GetAtomWithIdx(int(rng.integers(n)))
+        choices = [z for z in _SWAP_ELEMENTS if z != atom.GetAtomicNum()]
+        atom.SetAtomicNum(int(rng.choice(choices)))
+        atom.SetNoImplicit(False)
+        atom.SetNumExplicitHs(0)
+        atom.SetFormalCharge(0)
+    elif kind == 1:  # delete a terminal heavy atom
+        terminal = [a.GetIdx() for a in rw.GetAtoms() if a.GetDegree() == 1]
+        if not terminal or n <= 3:
+            return None
+        rw.RemoveAtom(int(rng.choice(terminal)))
+    else:  # change one non-ring, non-aromatic bond's order between single and double
+        bonds = [b for b in rw.GetBonds() if not b.GetIsAromatic() and not b.IsInRing()]
+        if not bonds:
+            return None
+        bond = bonds[int(rng.integers(len(bonds)))]
+        single = bond.GetBondType() == Chem.BondType.SINGLE
+        bond.SetBondType(Chem.BondType.DOUBLE if single else Chem.BondType.SINGLE)
+    try:
+        out = rw.GetMol()
+        Chem.SanitizeMol(out)
+        smi = Chem.MolToSmiles(out)
+    except Exception:  # RDKit raises assorted errors for invalid valences and kekulisation
+        return None
+    if "." in smi or Chem.MolFromSmiles(smi) is None:
+        return None
+    return smi
+
+
+def draw_neighbours(
+    smiles: Sequence[str], n_neighbours: int = 8, seed: int = 0, max_tries: int = 60
+) -> Neighbourhoods:
+    """Draw up to `n_neighbours` distinct valid one-edit neighbours for each molecule.
+
+    Each molecule gets its own generator seeded by (seed, position), so a molecule's neighbours do
+    not depend on which other molecules are queried with it.
+
+    Raises:
+        MolleakError: a SMILES does not parse.
+    """
+    if n_neighbours < 1:
+        raise MolleakError(f"n_neighbours must be at least 1, got {n_neighbours}")
+    canon: list[str] = []
+    neighbours: list[list[str]] = []
+    with rdkit_quiet():
+        for i, s in enumerate(smiles):
+            mol = Chem.MolFromSmiles(s)
+            if mol is None:
+                raise MolleakError(f"membership: invalid SMILES {s!r}")
+            key = Chem.MolToSmiles(mol)
+            mol = Chem.MolFromSmiles(key)
+            Chem.Kekulize(mol, clearAromaticFlags=False)
+            rng = np.random.default_rng([seed, i])
+            got: dict[str, None] = {}
+            for _ in range(max_tries):
+                if len(got) >= n_neighbours:
+                    break
+                smi = _edit(mol, rng)
+                if smi is not None and smi != key:
+                    got[smi] = None
+            canon.append(key)
+            neighbours.append(list(got))
+    n_empty = sum(1 for ns in neighbours if not ns)
+    if n_empty:
+        log.warning("membership: %d of %d molecules got no valid neighbour (scored NaN)", n_empty, len(canon))
+    return Neighbourhoods(canon, neighbours)
+
+
+def sharpness(victim, hoods: Neighbourhoods) -> np.ndarray:
+    """Mean cosine distance between each molecule's embedding and its neighbours' (NaN if none).
+
+    One batched `victim.embed` call covers the molecules and all their neighbours.
+    """
+    flat, owner = hoods.flat()
+    emb = victim.embed(list(hoods.smiles) + flat).astype(np.float64)
+    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    base, nb = emb[: len(hoods.smiles)], emb[len(hoods.smiles) :]
+    dist = 1.0 - np.einsum("ij,ij->i", nb, base[owner])
+    total = np.bincount(owner, weights=dist, minlength=len(hoods.smiles))
+    count = np.bincount(owner, minlength=len(hoods.smiles))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def membership_scores(
+    victim,
+    smiles: Sequence[str],
+    reference=None,
+    *,
+    n_neighbours: int = 8,
+    seed: int = 0,
+) -> np.ndarray:
+    """Membership score per molecule: higher means "more likely a training member".
+
+    Args:
+        victim: the model under audit (anything with `embed(list[str]) -> [n, d]`).
+        smiles: molecules to score.
+        reference: a model that never saw the private set (reference victim or untrained
+            encoder); when given, its sharpness is subtracted (calibration).
+        n_neighbours: one-edit neighbours per molecule.
+        seed: seeds the neighbour draw (the same neighbours are used for both models).
+
+    Returns:
+        float64 [n]; NaN for molecules with no valid neighbour.
+    """
+    hoods = draw_neighbours(smiles, n_neighbours=n_neighbours, seed=seed)
+    score = sharpness(victim, hoods)
+    if reference is not None:
+        score = score - sharpness(reference, hoods)
+    return score
+
+
+def membership_audit(
+    victim,
+    members: Sequence[str],
+    nonmembers: Sequence[str],
+    references: dict[str, object] | None = None,
+    *,
+    n_neighbours: int = 8,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, object]:
+    """Members vs non-members for the victim, each reference (the null), and the calibrated score.
+
+    Args:
+        victim: the model under audit.
+        members: molecules the victim was trained on (e.g. a sample of the private set, or canaries).
+        nonmembers: molecules from the same distribution it never saw (e.g. holdout).
+        references: name -> model that saw neither set (reference victim, untrained encoder).
+            Each gets its own raw row (the null: its AUC should cover 0.5) and a calibrated row
+            `victim-minus-<name>`.
+
+    Returns:
+        {"rows": {name: membership_metrics(...)}, "verdict": str, "n_neighbours": int, "seed": int}.
+    """
+    from molleak.evaluate.attribution import membership_metrics, membership_verdict
+
+    references = dict(references or {})
+    hoods = draw_neighbours(list(members) + list(nonmembers), n_neighbours=n_neighbours, seed=seed)
+    n_mem = len(members)
+    raw = {"victim": sharpness(victim, hoods)}
+    for name, model in references.items():
+        raw[name] = sharpness(model, hoods)
+    scores = dict(raw)
+    for name in references:
+        scores[f"victim-minus-{name}"] = raw["victim"] - raw[name]
+    rows = {name: membership_metrics(s[:n_mem], s[n_mem:], n_boot=n_boot, seed=seed) for name, s in scores.items()}
+    best = next((f"victim-minus-{n}" for n in references), "victim")
+    null = rows[next(iter(references))] if references else None
+    verdict = membership_verdict(rows[best], null)
+    return {"rows": rows, "verdict": f"{best}: {verdict}", "n_neighbours": n_neighbours, "seed": seed,
+            "n_members": n_mem, "n_nonmembers": len(nonmembers)}

@@ -1,0 +1,313 @@
+"""Leakage attribution experiments: reference victims, membership audits, canaries, the sweep.
+
+- `build_reference_victim`: the victim's own recipe (its checkpoint's `provenance["config"]`:
+  strategy, encoder, epochs, batch size, learning rate, seed) trained on the disjoint
+  `reference.smi`; `build_untrained`: the same encoder at its seeded random initialisation.
+- `run_leakage`: whole-molecule membership (private sample vs holdout) for a victim, its
+  reference victim and the untrained encoder, with the calibrated score.
+- `run_canary`: the positive control. Canaries (held-out MOSES molecules) are planted r times into
+  a private set; victims are trained for each (r, epochs); membership of canaries vs matched
+  non-members is measured for the victim, a reference victim trained on equally many disjoint
+  molecules with equally repeated decoys, and the calibrated score.
+- `run_sweep`: private-set size x epochs for one strategy: where does membership leakage start?
+
+Everything is resumable: checkpoints are reused when their provenance matches the recipe and data,
+and each finished cell is a JSON file under `<out>/cells/` that a rerun reads instead of
+recomputing. Canary and sweep victims are built here (they are the experimenter's victims); their
+membership is evaluated through `molleak.evaluate.membership`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from molleak.data.smiles_io import read_smiles
+from molleak.errors import InputFileError, MolleakError
+from molleak.evaluate.attribution import to_jsonable
+from molleak.evaluate.membership import membership_audit
+from molleak.models.base import build_encoder
+from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
+from molleak.models.victim import Victim
+from molleak.pretrain.trainer import PretrainConfig, pretrain
+from molleak.runs import sha256_lines, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def recipe_of(victim_path: str | Path) -> PretrainConfig:
+    """The PretrainConfig a molleak victim checkpoint was trained with.
+
+    Raises:
+        MolleakError: the checkpoint carries no training config (e.g. an imported state_dict).
+    """
+    prov = Victim.from_checkpoint(victim_path).provenance
+    cfg = prov.get("config")
+    if not isinstance(cfg, dict) or "strategy" not in cfg:
+        raise MolleakError(
+            f"victim {victim_path} carries no pre-training config in its provenance; a reference victim "
+            f"needs the recipe (train one with `molleak pretrain`, or pass --reference)"
+        )
+    try:
+        return PretrainConfig(**cfg)
+    except TypeError as exc:
+        raise MolleakError(f"victim {victim_path} has an unreadable pre-training config: {exc}") from None
+
+
+def _matches(path: Path, config: PretrainConfig, smiles: list[str]) -> bool:
+    if not path.exists():
+        return False
+    try:
+        prov = read_checkpoint_file(path).get("provenance", {})
+    except MolleakError:
+        return False
+    return prov.get("config") == asdict(config) and prov.get("train_sha256") == sha256_lines(smiles)
+
+
+def train_victim(
+    smiles: list[str], config: PretrainConfig, out: str | Path, *, train_name: str = "",
+    extra_provenance: dict[str, Any] | None = None, progress: bool = False,
+) -> Path:
+    """Pre-train (or reuse, when `out` already holds this recipe on this data) a victim checkpoint."""
+    out = Path(out)
+    if _matches(out, config, smiles):
+        log.info("reusing %s", out)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pretrain(smiles, config, out, train_name=train_name, progress=progress, extra_provenance=extra_provenance)
+    return out
+
+
+def build_reference_victim(
+    victim_path: str | Path, reference_smiles: list[str], out: str | Path, *, train_name: str = "reference.smi"
+) -> Path:
+    """Train the victim's recipe (same config and seed) on the disjoint reference set.
+
+    The same seed gives the same initial weights, so the pair differs only by the training data.
+    """
+    config = recipe_of(victim_path)
+    return train_victim(reference_smiles, config, out, train_name=train_name,
+                        extra_provenance={"reference_of": str(victim_path)})
+
+
+def build_untrained(victim_path_or_config: str | Path | PretrainConfig, out: str | Path) -> Path:
+    """Save the victim's encoder at its seeded random initialisation as a checkpoint."""
+    config = (victim_path_or_config if isinstance(victim_path_or_config, PretrainConfig)
+              else recipe_of(victim_path_or_config))
+    out = Path(out)
+    prov = {"strategy": "untrained", "config": asdict(config), "untrained_of": config.strategy,
+            "seed": config.seed}
+    if out.exists():
+        try:
+            if read_checkpoint_file(out).get("provenance", {}) == prov:
+                return out
+        except MolleakError:
+            pass
+    torch.manual_seed(config.seed)  # the trainer seeds the same way before building the encoder
+    encoder = build_encoder(config.encoder, config.encoder_config)
+    save_checkpoint(out, encoder, prov)
+    return out
+
+
+def _read(path: Path, what: str) -> list[str]:
+    if not path.exists():
+        raise InputFileError(f"{what} not found: {path} (make it with `molleak data prepare`)")
+    return read_smiles(path, what=what, canonicalize=False).smiles
+
+
+def _sample(smiles: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    if n >= len(smiles):
+        return list(smiles)
+    return [smiles[i] for i in sorted(rng.choice(len(smiles), size=n, replace=False))]
+
+
+def _cell(out: Path, name: str, compute) -> dict[str, Any]:
+    """Read a finished cell's JSON, or compute, save and return it (resumability)."""
+    import json
+
+    path = out / "cells" / f"{name}.json"
+    if path.exists():
+        log.info("cell %s done already; reading %s", name, path)
+        return json.loads(path.read_text())
+    t0 = time.perf_counter()
+    result = to_jsonable(compute())
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    write_json_atomic(path, result)
+    return result
+
+
+def run_leakage(
+    victim_path: str | Path,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    reference_path: str | Path | None = None,
+    n_members: int = 1000,
+    n_neighbours: int = 8,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Membership audit of a victim against its reference victim and untrained encoder.
+
+    Builds the reference victim from `data_dir/reference.smi` unless `reference_path` is given,
+    and the untrained encoder, under `out_dir/models/`.
+    """
+    data, out = Path(data_dir), Path(out_dir)
+    victim_path = Path(victim_path)
+    models = out / "models"
+    if reference_path is None:
+        reference_path = build_reference_victim(victim_path, _read(data / "reference.smi", "reference set"),
+                                                models / "reference.pt")
+    untrained_path = build_untrained(victim_path, models / "untrained.pt")
+    rng = np.random.default_rng(seed)
+    members = _sample(_read(data / "private.smi", "private set"), n_members, rng)
+    nonmembers = _sample(_read(data / "holdout.smi", "holdout set"), n_members, rng)
+
+    def compute() -> dict[str, Any]:
+        victim = Victim.from_checkpoint(victim_path)
+        refs = {"reference": Victim.from_checkpoint(reference_path),
+                "untrained": Victim.from_checkpoint(untrained_path)}
+        result = membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours, seed=seed,
+                                  n_boot=n_boot)
+        result["queries"] = {"victim": victim.queries}
+        return result
+
+    result = {"victim": str(victim_path), "reference": str(reference_path), "untrained": str(untrained_path),
+              "membership": _cell(out, "membership", compute)}
+    write_json_atomic(out / "leakage.json", result)
+    return result
+
+
+def plant_canaries(private: list[str], canaries: list[str], repeats: int) -> list[str]:
+    """The training list: the private molecules plus each canary `repeats` times."""
+    if repeats < 1:
+        raise MolleakError(f"canary repetition must be at least 1, got {repeats}")
+    overlap = set(private) & set(canaries)
+    if overlap:
+        raise MolleakError(f"{len(overlap)} canaries are already in the private set")
+    return list(private) + list(canaries) * repeats
+
+
+def run_canary(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    repeats: list[int],
+    epochs: list[int],
+    n_private: int = 500,
+    n_canaries: int = 50,
+    strategy: str = "attrmask",
+    encoder_config: dict[str, Any] | None = None,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    n_neighbours: int = 8,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Canary positive control over a grid of repetition counts and epochs.
+
+    Canaries, their matched non-members and the reference victim's decoys are disjoint draws
+    from `holdout.smi` (MOSES molecules no victim of the tier saw); the private part is the first
+    `n_private` molecules of `private.smi`, the reference's part the first of `reference.smi`.
+    Also reports ordinary private members (seen once per epoch) vs the same non-members.
+    """
+    data, out = Path(data_dir), Path(out_dir)
+    rng = np.random.default_rng(seed)
+    holdout = _read(data / "holdout.smi", "holdout set")
+    if len(holdout) < 3 * n_canaries:
+        raise MolleakError(f"holdout set has {len(holdout)} molecules; {3 * n_canaries} needed for "
+                           f"{n_canaries} canaries, non-members and decoys")
+    drawn = [holdout[i] for i in rng.permutation(len(holdout))[: 3 * n_canaries]]
+    canaries, nonmembers, decoys = (drawn[:n_canaries], drawn[n_canaries : 2 * n_canaries],
+                                    drawn[2 * n_canaries :])
+    private = _read(data / "private.smi", "private set")[:n_private]
+    reference = _read(data / "reference.smi", "reference set")[:n_private]
+    enc = encoder_config or {"num_layers": 2, "emb_dim": 32}
+    cells = []
+    for r in repeats:
+        for ep in epochs:
+            config = PretrainConfig(strategy=strategy, epochs=ep, batch_size=batch_size, lr=lr, seed=seed,
+                                    encoder_config=enc)
+            name = f"r{r}_e{ep}"
+
+            def compute(r=r, config=config, name=name) -> dict[str, Any]:
+                vpath = train_victim(plant_canaries(private, canaries, r), config,
+                                     out / "models" / f"{name}_victim.pt", train_name=f"private+canaries x{r}")
+                rpath = train_victim(plant_canaries(reference, decoys, r), config,
+                                     out / "models" / f"{name}_reference.pt", train_name=f"reference+decoys x{r}")
+                victim = Victim.from_checkpoint(vpath)
+                refs = {"reference": Victim.from_checkpoint(rpath)}
+                kw = {"n_neighbours": n_neighbours, "seed": seed, "n_boot": n_boot}
+                return {
+                    "canaries": membership_audit(victim, canaries, nonmembers, refs, **kw),
+                    "private_members": membership_audit(victim, private[:n_canaries], nonmembers, refs, **kw),
+                }
+
+            cell = _cell(out, name, compute)
+            cells.append({"repeats": r, "epochs": ep, **cell})
+    result = {"experiment": "canary", "strategy": strategy, "encoder_config": enc, "n_private": len(private),
+              "n_canaries": n_canaries, "seed": seed, "cells": cells}
+    write_json_atomic(out / "canary.json", result)
+    return result
+
+
+def run_sweep(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    sizes: list[int],
+    epochs: list[int],
+    strategy: str = "attrmask",
+    encoder_config: dict[str, Any] | None = None,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    n_members: int = 200,
+    n_neighbours: int = 8,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Memorisation sweep: private-set size x epochs; membership of private vs holdout molecules.
+
+    For each cell a victim is trained on the first `size` molecules of `private.smi` and a
+    reference victim on the first `size` of `reference.smi` with the same recipe.
+    """
+    data, out = Path(data_dir), Path(out_dir)
+    private_all = _read(data / "private.smi", "private set")
+    reference_all = _read(data / "reference.smi", "reference set")
+    holdout = _read(data / "holdout.smi", "holdout set")
+    too_big = [s for s in sizes if s > min(len(private_all), len(reference_all))]
+    if too_big:
+        raise MolleakError(f"sweep sizes {too_big} exceed the tier's private/reference sets "
+                           f"({len(private_all)}/{len(reference_all)} molecules); use a larger tier")
+    enc = encoder_config or {"num_layers": 2, "emb_dim": 32}
+    rng = np.random.default_rng(seed)
+    nonmembers = _sample(holdout, n_members, rng)
+    cells = []
+    for size in sizes:
+        private, reference = private_all[:size], reference_all[:size]
+        members = _sample(private, n_members, np.random.default_rng([seed, size]))
+        for ep in epochs:
+            config = PretrainConfig(strategy=strategy, epochs=ep, batch_size=batch_size, lr=lr, seed=seed,
+                                    encoder_config=enc)
+            name = f"n{size}_e{ep}"
+
+            def compute(private=private, reference=reference, members=members, config=config, name=name):
+                vpath = train_victim(private, config, out / "models" / f"{name}_victim.pt", train_name="private.smi")
+                rpath = train_victim(reference, config, out / "models" / f"{name}_reference.pt",
+                                     train_name="reference.smi")
+                victim = Victim.from_checkpoint(vpath)
+                refs = {"reference": Victim.from_checkpoint(rpath)}
+                return {"membership": membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours,
+                                                       seed=seed, n_boot=n_boot)}
+
+            cell = _cell(out, name, compute)
+            cells.append({"size": size, "epochs": ep, **cell})
+    result = {"experiment": "sweep", "strategy": strategy, "encoder_config": enc, "seed": seed, "cells": cells}
+    write_json_atomic(out / "sweep.json", result)
+    return result
