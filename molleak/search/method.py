@@ -1,0 +1,357 @@
+"""Extraction methods of the search package, registered in `molleak.extract.METHODS`.
+
+- `policy`: the Molecule Extraction Policy Network. A share of the query budget
+  (`adapter_fraction`) goes to uniformly random episodes; their molecules are labelled against
+  the auxiliary set only (the attacker's weak labels) and the learned adapter score is trained on
+  them (held-out early stopping, as `molleak.scoring.adapter`); the rest of the budget goes to the
+  actor-critic search whose reward is the adapter score of each finished molecule (sum over its
+  steps). Every molecule generated goes to the archive; the top-K comes from it.
+- `random-search`: the same, with uniformly random valid actions instead of the policy.
+- `adapter-budget`: enumerate-and-rank restricted to the budget: a seeded random subset of the
+  enumerated pool's records whose step molecules fit in `--budget` victim queries, ranked by the
+  `adapter` score trained on that subset's weak labels.
+
+The private set is never read: the only labels are the aux weak labels.
+
+Run-directory additions (policy and random-search): `curve.tsv` (per update: episodes, victim
+queries, mean reward of the batch, archive size, top-K mean reward, failed episodes) and
+`policy_checkpoint.pt` (policy, optimiser, adapter, archive, curve, embedding cache and RNG
+states; `torch.save` of tensors and plain containers, loaded with `weights_only=True`). Rerunning
+the same command on the same run directory resumes from the checkpoint (a larger `--budget`
+continues the search).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from molleak.candidates.pool import CandidateRecord
+from molleak.errors import MolleakError
+from molleak.extract import METHODS, AttackContext, MethodOutput, rank_pool
+from molleak.runs import write_atomic
+from molleak.scoring.adapter import Adapter, adapter_loss
+from molleak.scoring.base import StepTable, heavy_atoms, heldout_split, molecule_max, roc_auc
+from molleak.search.agent import PolicySearch, Reward, SearchConfig, curve_tsv, provenance
+from molleak.search.env import ActionSpace, Episode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from molleak.models.victim import Victim
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "policy_checkpoint.pt"
+CURVE_FILE = "curve.tsv"
+
+
+class AdapterReward(Reward):
+    """Sum over steps of the adapter score; victim embeddings batched, cached and budgeted.
+
+    Args:
+        victim: the victim (its `embed` computes and counts).
+        budget: the most victim molecules this search may compute (None: unlimited).
+    """
+
+    def __init__(self, victim: Victim, budget: int | None):
+        self.victim, self.budget = victim, budget
+        self.model: Adapter | None = None
+        self.emb: dict[str, np.ndarray] = {}
+        self.n_atoms: dict[str, float] = {}
+        self.queries = 0
+        self.seconds_embed = 0.0
+
+    @staticmethod
+    def _step_smiles(ep: Episode) -> list[str]:
+        return [s for st in ep.steps for s in (st.before, st.motif, st.after)]
+
+    def affordable(self, episodes: Sequence[Episode]) -> int:
+        if self.budget is None:
+            return len(episodes)
+        new: set[str] = set()
+        for k, ep in enumerate(episodes):
+            more = {s for s in self._step_smiles(ep) if s not in self.emb} - new
+            if self.queries + len(new) + len(more) > self.budget:
+                return k
+            new |= more
+        return len(episodes)
+
+    def embed(self, episodes: Sequence[Episode]) -> None:
+        """Embed every step molecule of the episodes not seen yet (one batched victim call)."""
+        todo = [s for s in dict.fromkeys(s for ep in episodes for s in self._step_smiles(ep)) if s not in self.emb]
+        if not todo:
+            return
+        t0 = time.perf_counter()
+        before = int(self.victim.queries)
+        out = self.victim.embed(todo)
+        self.queries += int(self.victim.queries) - before
+        self.emb.update(zip(todo, out, strict=True))
+        self.n_atoms.update(zip(todo, heavy_atoms(todo), strict=True))
+        self.seconds_embed += time.perf_counter() - t0
+
+    def __call__(self, episodes: Sequence[Episode]) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError("AdapterReward used before its adapter was trained")
+        self.embed(episodes)
+        steps = [(k, st) for k, ep in enumerate(episodes) for st in ep.steps]
+        if not steps:
+            return np.zeros(len(episodes))
+
+        def emb(key: str) -> torch.Tensor:
+            return torch.from_numpy(np.stack([self.emb[getattr(st, key)] for _, st in steps]).astype(np.float32))
+
+        n_t = torch.tensor([self.n_atoms[st.before] for _, st in steps], dtype=torch.float32)
+        n_m = torch.tensor([self.n_atoms[st.motif] for _, st in steps], dtype=torch.float32)
+        with torch.no_grad():
+            s, _ = self.model(emb("before"), emb("motif"), emb("after"), n_t, n_m)
+        out = torch.zeros(len(episodes), dtype=torch.float64)
+        out.index_add_(0, torch.tensor([k for k, _ in steps]), s.double())
+        return out.numpy()
+
+    def state(self) -> dict[str, Any]:
+        keys = list(self.emb)
+        return {"queries": self.queries, "smiles": keys,
+                "emb": torch.from_numpy(np.stack([self.emb[k] for k in keys])) if keys else torch.zeros(0),
+                "n_atoms": [self.n_atoms[k] for k in keys],
+                "adapter": None if self.model is None else self.model.state_dict()}
+
+
+def fit_step_adapter(records: list[CandidateRecord], labels: dict[str, bool], emb: dict[str, np.ndarray],
+                     seed: int, *, out_dim: int = 100, steps: int = 200, lr: float = 1e-3,
+                     weight_decay: float = 5e-4, heldout: float = 0.2, patience: int = 50) -> tuple[Adapter, dict]:
+    """Train the adapter (same model, loss and early stopping as `molleak.scoring.adapter`) and return it.
+
+    `molleak.scoring.adapter.fit_adapter` returns the pool's scores, not the model; the search must
+    score molecules it has not generated yet, so it keeps the trained model.
+
+    Args:
+        records: the warm-up episodes as pool records.
+        labels: aux weak label per molecule SMILES.
+        emb: victim embedding per step SMILES.
+        seed: seeds the split and the weights.
+    """
+    table = StepTable.build(records)
+    smiles = list(dict.fromkeys(r.smiles for r in records))
+    index = {s: k for k, s in enumerate(smiles)}
+    record_molecule = np.array([index[r.smiles] for r in records], dtype=np.int64)
+    y = np.array([labels[s] for s in smiles], dtype=bool)
+    train_mol, held_mol = heldout_split(len(smiles), heldout, seed)
+    if y[train_mol].all() or not y[train_mol].any():
+        raise MolleakError(f"policy: the aux weak labels of the {int(train_mol.sum())} warm-up molecules are all "
+                           f"{'positive' if y[train_mol].all() else 'negative'}; raise the budget or adapter_fraction")
+    torch.manual_seed(seed)
+    model = Adapter(next(iter(emb.values())).shape[0], out_dim)
+    t = torch.from_numpy(np.stack([emb[s] for s in table.smiles]).astype(np.float32))
+    n = torch.from_numpy(table.n_atoms.astype(np.float32))
+    args = (t[table.before], t[table.motif], t[table.after], n[table.before], n[table.motif])
+    step_rec = torch.from_numpy(table.record)
+    rec_train = torch.from_numpy(train_mol[record_molecule])
+    rec_labels = torch.from_numpy(y[record_molecule])
+    use_held = bool(held_mol.any()) and y[held_mol].any() and not y[held_mol].all()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+    def record_scores() -> tuple[torch.Tensor, torch.Tensor]:
+        s, a = model(*args)
+        return torch.zeros(len(records)).index_add(0, step_rec, s), a
+
+    best_auc, best_step, best_state, history = -1.0, 0, None, []
+    for step in range(steps):
+        rec_s, alpha = record_scores()
+        loss = adapter_loss(rec_s[rec_train], rec_labels[rec_train], alpha[rec_train[step_rec]])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if not use_held:
+            continue
+        with torch.no_grad():
+            rec_s, _ = record_scores()
+        mol_s, _ = molecule_max(rec_s.numpy(), record_molecule, len(smiles))
+        auc = roc_auc(y[held_mol], mol_s[held_mol])
+        history.append(round(auc, 5))
+        if auc > best_auc:
+            best_auc, best_step, best_state = auc, step + 1, copy.deepcopy(model.state_dict())
+        elif step + 1 - best_step >= patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    info = {"heldout_auc": best_auc if use_held else None, "best_step": best_step if use_held else steps,
+            "n_molecules": len(smiles), "n_records": len(records), "positive_rate": float(y.mean()),
+            "heldout_auc_history": history}
+    return model, info
+
+
+_SEARCH_KEYS = {f.name for f in fields(SearchConfig)}
+_ADAPTER_KEYS = {"out_dim", "adapter_steps", "adapter_lr", "weight_decay", "heldout", "patience"}
+_RUN_KEYS = {"adapter_fraction", "max_updates", "checkpoint_every", "resume", "stall_updates"}
+
+
+def _split_options(options: dict[str, Any], learn: bool) -> tuple[SearchConfig, dict[str, Any], dict[str, Any]]:
+    unknown = set(options) - _SEARCH_KEYS - _ADAPTER_KEYS - _RUN_KEYS - {"learn"}
+    if unknown:
+        raise MolleakError(f"unknown search option(s): {', '.join(sorted(unknown))}; "
+                           f"choose from {', '.join(sorted(_SEARCH_KEYS | _ADAPTER_KEYS | _RUN_KEYS))}")
+    try:
+        cfg = SearchConfig(**{k: v for k, v in options.items() if k in _SEARCH_KEYS and k != "learn"}, learn=learn)
+    except TypeError as exc:
+        raise MolleakError(f"bad search options: {exc}") from None
+    adapter = {{"adapter_steps": "steps", "adapter_lr": "lr"}.get(k, k): v for k, v in options.items() if k in _ADAPTER_KEYS}
+    run = {"adapter_fraction": 0.3, "max_updates": None, "checkpoint_every": 10, "resume": True, "stall_updates": 20}
+    run.update({k: v for k, v in options.items() if k in _RUN_KEYS})
+    if not 0 < float(run["adapter_fraction"]) < 1:
+        raise MolleakError(f"adapter_fraction must be in (0, 1), got {run['adapter_fraction']}")
+    return cfg, adapter, run
+
+
+def search_method(ctx: AttackContext, options: dict[str, Any], learn: bool) -> MethodOutput:
+    """The policy (learn=True) or random-search (learn=False) method on an `AttackContext`."""
+    cfg, adapter_opts, run = _split_options(options, learn)
+    if ctx.vocab is None:
+        raise MolleakError("the search methods build molecules from a vocabulary: pass --vocab (or let it be mined), not --pool")
+    if ctx.budget is None and run["max_updates"] is None:
+        raise MolleakError("the search methods need a victim-query budget (--budget) or a max_updates option")
+    space = ActionSpace.from_vocabulary(ctx.vocab, ctx.templates)
+    reward = AdapterReward(ctx.victim, ctx.budget)
+    search = PolicySearch(space, ctx.steps, reward, cfg, ctx.seed)
+    ckpt = None if ctx.work_dir is None else ctx.work_dir / CHECKPOINT_FILE
+    t_start = time.perf_counter()
+    warm_info: dict[str, Any]
+    if ckpt is not None and ckpt.is_file() and bool(run["resume"]):
+        warm_info = _resume(ckpt, search, reward, space)
+        log.info("resumed from %s: %d updates, %d queries, archive %d", ckpt, search.updates, reward.queries,
+                 len(search.archive))
+    else:
+        warm_info = _warm_up(ctx, search, reward, float(run["adapter_fraction"]), adapter_opts)
+
+    def save(s: PolicySearch) -> None:
+        if ckpt is not None and s.updates % int(run["checkpoint_every"]) == 0:
+            _save(ckpt, s, reward, warm_info)
+
+    stall, last_q = 0, reward.queries
+    max_updates = None if run["max_updates"] is None else int(run["max_updates"])
+    while max_updates is None or search.updates < max_updates:
+        more = search.step()
+        save(search)
+        # a policy that only regenerates known molecules spends no queries: stop it after a while
+        stall = stall + 1 if reward.queries == last_q else 0
+        last_q = reward.queries
+        if not more or stall >= int(run["stall_updates"]):
+            if stall >= int(run["stall_updates"]):
+                log.warning("search stopped: %d updates without a new molecule", stall)
+            break
+    if ckpt is not None:
+        _save(ckpt, search, reward, warm_info)
+    if ctx.work_dir is not None:
+        write_atomic(ctx.work_dir / CURVE_FILE, curve_tsv(search.curve))
+    ctx.timings["embed"] = ctx.timings.get("embed", 0.0) + reward.seconds_embed
+    ctx.timings["search"] = ctx.timings.get("search", 0.0) + time.perf_counter() - t_start
+    a = search.archive
+    info = {"adapter": warm_info, "updates": search.updates, "episodes": search.episodes,
+            "queries_search": reward.queries, "archive": len(a), "failed_episodes": search.env.n_failed,
+            "search_options": {f.name: getattr(cfg, f.name) for f in fields(SearchConfig)},
+            "run_options": run, "curve_file": CURVE_FILE if ctx.work_dir is not None else None}
+    prov = [f"{p};records={c}" for p, c in zip(a.provenance, a.count, strict=True)]
+    return MethodOutput(list(a.smiles), np.asarray(a.reward, dtype=np.float64), prov, None, info)
+
+
+def _warm_up(ctx: AttackContext, search: PolicySearch, reward: AdapterReward, fraction: float,
+             adapter_opts: dict[str, Any]) -> dict[str, Any]:
+    """Spend `fraction` of the budget on random episodes, label them against aux, train the adapter."""
+    from molleak.oracle import Bank, label
+
+    full_budget = reward.budget
+    if full_budget is not None:
+        reward.budget = max(1, int(fraction * full_budget))
+    episodes: list[Episode] = []
+    target = None if full_budget is not None else 20 * search.config.batch
+    while True:
+        batch = [ep for ep in search.env.random_rollouts(search.config.batch, search.rng) if not ep.failed]
+        fit = reward.affordable(batch)
+        reward.embed(batch[:fit])
+        episodes.extend(batch[:fit])
+        if fit < len(batch) or (target is not None and len(episodes) >= target):
+            break
+    reward.budget = full_budget
+    if not episodes:
+        raise MolleakError("policy: the budget is too small for even one warm-up molecule")
+    records = [ep.record() for ep in episodes]
+    smiles = list(dict.fromkeys(r.smiles for r in records))
+    t0 = time.perf_counter()
+    aux_labels = label(smiles, Bank(ctx.aux_smiles))
+    ctx.timings["label_aux"] = ctx.timings.get("label_aux", 0.0) + time.perf_counter() - t0
+    labels = dict(zip(smiles, np.asarray(aux_labels.substructure, dtype=bool).tolist(), strict=True))
+    reward.model, info = fit_step_adapter(records, labels, reward.emb, ctx.seed, **adapter_opts)
+    info["queries"] = reward.queries
+    log.info("warm-up: %d random molecules (%d queries); adapter held-out AUC %s", len(smiles), reward.queries,
+             info["heldout_auc"])
+    values = reward(episodes)
+    for ep, v in zip(episodes, values, strict=True):
+        search.archive.add(ep.smiles, float(v), 0, reward.queries, provenance(ep))
+    return info
+
+
+def _save(path, search: PolicySearch, reward: AdapterReward, warm_info: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"search": search.state(), "reward": reward.state(), "warm_info": warm_info}, tmp)
+    tmp.replace(path)
+
+
+def _resume(path, search: PolicySearch, reward: AdapterReward, space: ActionSpace) -> dict[str, Any]:
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for bad files
+        raise MolleakError(f"cannot read search checkpoint {path}: {exc}") from None
+    search.load_state(state["search"])
+    r = state["reward"]
+    emb = r["emb"].numpy()
+    reward.emb = {s: emb[k] for k, s in enumerate(r["smiles"])}
+    reward.n_atoms = dict(zip(r["smiles"], r["n_atoms"], strict=True))
+    reward.queries = int(r["queries"])
+    reward.model = Adapter(emb.shape[1], r["adapter"]["proj_t.weight"].shape[0])
+    reward.model.load_state_dict(r["adapter"])
+    reward.model.eval()
+    return dict(state["warm_info"])
+
+
+def _policy(ctx: AttackContext, options: dict[str, Any]) -> MethodOutput:
+    return search_method(ctx, options, learn=True)
+
+
+def _random_search(ctx: AttackContext, options: dict[str, Any]) -> MethodOutput:
+    return search_method(ctx, options, learn=False)
+
+
+def _adapter_budget(ctx: AttackContext, options: dict[str, Any]) -> MethodOutput:
+    """Enumerate-and-rank by the adapter on a random record subset that fits the query budget."""
+    if ctx.budget is None:
+        raise MolleakError("adapter-budget needs --budget")
+    records = ctx.records
+    order = np.random.default_rng(ctx.seed).permutation(len(records))
+    seen: set[str] = set()
+    chosen = []
+    for k in order:
+        step_smiles = {s for st in records[k].steps for s in (st.before, st.motif, st.after)} - seen
+        if len(seen) + len(step_smiles) > ctx.budget:
+            continue
+        seen |= step_smiles
+        chosen.append(int(k))
+    sub = AttackContext(aux_smiles=ctx.aux_smiles, seed=ctx.seed, records=[records[k] for k in sorted(chosen)],
+                        victim=ctx.victim, work_dir=ctx.work_dir)
+    out = rank_pool(sub, "adapter", options)
+    for key, v in sub.timings.items():
+        ctx.timings[key] = ctx.timings.get(key, 0.0) + v
+    out.info = {**out.info, "subset_records": len(chosen), "pool_records": len(records),
+                "subset_molecules": len(sub.smiles)}
+    return out
+
+
+for _name, _fn, _uses in (("policy", _policy, True), ("random-search", _random_search, True),
+                          ("adapter-budget", _adapter_budget, True)):
+    _fn.uses_victim = _uses  # type: ignore[attr-defined]
+    METHODS.register(_name)(_fn)
