@@ -1,0 +1,51 @@
+"""`molleak zoo`: build every victim (nine pre-training strategies + the fine-tuned regression victim)."""
+
+from __future__ import annotations
+
+import argparse
+
+from molleak.cli.common import positive_int
+from molleak.runs import resolve_seed, seed_everything
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from molleak.zoo import FINETUNE_EPOCHS, ZOO_VICTIMS
+
+    p = sub.add_parser(
+        "zoo",
+        help="pre-train the whole victim zoo",
+        description="Pre-train one victim per strategy on a tier's private set (<out>/<strategy>.pt), plus the "
+        "regression victim fine-tuned on B3DB logBB. Victims already built for the same data and config are "
+        "skipped; a half-built one resumes.",
+    )
+    p.add_argument("--data", required=True, help="a tier directory from `molleak data prepare`")
+    p.add_argument("--out", required=True, help="zoo directory")
+    p.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
+                   help=f"victims to build (default: all: {' '.join(ZOO_VICTIMS)})")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="epochs for every strategy (default: per-strategy defaults sized for the standard tier)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--emb-dim", type=positive_int, default=300, help="GIN width")
+    p.add_argument("--layers", type=positive_int, default=5, help="GIN depth")
+    p.add_argument("--grover-hidden", type=positive_int, default=None, help="GROVER width per view")
+    p.add_argument("--finetune-epochs", type=positive_int, default=FINETUNE_EPOCHS)
+    p.add_argument("--regression-base", default="attrmask", help="strategy fine-tuned into the regression victim")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0, so reruns skip built victims)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from molleak.zoo import ZooConfig, build_zoo
+
+    seed = resolve_seed(args.seed)
+    seed_everything(seed)
+    zoo = ZooConfig(epochs=args.epochs, seed=seed, batch_size=args.batch_size,
+                    encoder_config={"num_layers": args.layers, "emb_dim": args.emb_dim},
+                    grover_config={"hidden": args.grover_hidden} if args.grover_hidden else {},
+                    finetune_epochs=args.finetune_epochs, regression_base=args.regression_base)
+    manifest = build_zoo(args.data, args.out, args.strategies, zoo)
+    built = [v["victim"] for v in manifest["victims"] if v["status"] == "built"]
+    skipped = [v["victim"] for v in manifest["victims"] if v["status"] == "skipped"]
+    print(f"zoo {args.out}: built {len(built)} ({' '.join(built) or '-'}), skipped {len(skipped)} "
+          f"({' '.join(skipped) or '-'}) in {manifest['seconds_total']:.0f} s")
+    return 0

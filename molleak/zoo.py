@@ -1,0 +1,182 @@
+"""The victim zoo: every registered pre-training strategy plus the fine-tuned regression victim, one command.
+
+`build_zoo(data_dir, out_dir)` pre-trains one victim per strategy on the tier's private set and
+writes `<out_dir>/<strategy>.pt`; a victim already built with the same config and training set
+is skipped, a half-built one resumes from the trainer's resume file. The regression victim
+(`regression.pt`) is the `regression_base` victim fine-tuned on B3DB's logBB set; its
+fine-tuning SMILES are written beside it (`regression.finetune.smi`) and its provenance says
+its training set for evaluation is the pre-training set plus that file. `zoo.json` lists what
+was built.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from molleak.data.smiles_io import read_smiles, write_smiles
+from molleak.errors import CheckpointError, MolleakError
+from molleak.models.checkpoint import load_encoder, read_checkpoint_file
+from molleak.pretrain.base import load_strategies
+from molleak.pretrain.regression import B3DB_REGRESSION, load_b3db_logbb
+from molleak.pretrain.trainer import PretrainConfig, pretrain
+from molleak.runs import sha256_file, sha256_lines, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+REGRESSION = "regression"
+#: the zoo's pre-training strategies, in build order (the regression victim is built last)
+ZOO_STRATEGIES = ("attrmask", "contextpred", "edgepred", "infograph", "graphcl", "simgrace", "graphmae",
+                  "molebert", "grover")
+ZOO_VICTIMS = (*ZOO_STRATEGIES, REGRESSION)
+
+#: default epochs per strategy, chosen so the `standard` tier (50k molecules) zoo fits 90 minutes on
+#: 2 CPU cores; measured seconds per epoch and the arithmetic are in docs/benchmarks/zoo.md
+DEFAULT_EPOCHS = {"attrmask": 1, "contextpred": 1, "edgepred": 1, "infograph": 1, "graphcl": 1, "simgrace": 1,
+                  "graphmae": 1, "molebert": 2, "grover": 1}
+FINETUNE_EPOCHS = 30
+
+
+@dataclass
+class ZooConfig:
+    """What decides every victim of a zoo (besides the training set).
+
+    Args:
+        epochs: epochs for every strategy (None: `DEFAULT_EPOCHS`; Mole-BERT gets at least 2).
+        finetune_epochs: epochs of the regression fine-tune.
+        regression_base: the strategy whose victim is fine-tuned into the regression victim.
+    """
+
+    epochs: int | None = None
+    seed: int = 0
+    batch_size: int = 256
+    lr: float = 1e-3
+    encoder_config: dict[str, Any] = field(default_factory=lambda: {"num_layers": 5, "emb_dim": 300})
+    grover_config: dict[str, Any] = field(default_factory=dict)
+    finetune_epochs: int = FINETUNE_EPOCHS
+    finetune_batch_size: int = 32
+    regression_base: str = "attrmask"
+
+
+def victim_config(strategy: str, zoo: ZooConfig) -> PretrainConfig:
+    """The pre-training config of one zoo victim."""
+    cls = load_strategies().get(strategy)
+    epochs = zoo.epochs if zoo.epochs is not None else DEFAULT_EPOCHS.get(strategy, 1)
+    if strategy == "molebert":
+        epochs = max(epochs, 2)  # tokenizer phase, then masked modelling
+    if cls.encoder_name == "grover":
+        return PretrainConfig(strategy=strategy, epochs=epochs, batch_size=zoo.batch_size, lr=zoo.lr, seed=zoo.seed,
+                              encoder="grover", encoder_config=dict(zoo.grover_config))
+    return PretrainConfig(strategy=strategy, epochs=epochs, batch_size=zoo.batch_size, lr=zoo.lr, seed=zoo.seed,
+                          encoder_config=dict(zoo.encoder_config))
+
+
+def _built_provenance(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        return dict(read_checkpoint_file(path).get("provenance", {}))
+    except CheckpointError as exc:
+        log.warning("rebuilding %s: %s", path, exc)
+        return None
+
+
+def _build_pretrained(strategy: str, train: list[str], train_name: str, zoo: ZooConfig, out: Path,
+                      progress: bool) -> dict[str, Any]:
+    config = victim_config(strategy, zoo)
+    path = out / f"{strategy}.pt"
+    prov = _built_provenance(path)
+    if prov and prov.get("config") == asdict(config) and prov.get("train_sha256") == sha256_lines(train):
+        log.info("%s: already built for this data and config; skipped", path)
+        return {"victim": strategy, "file": path.name, "status": "skipped", "seconds": 0.0}
+    t0 = time.perf_counter()
+    prov = pretrain(train, config, path, train_name=train_name, progress=progress,
+                    extra_provenance={"zoo": True, "training_sets": [{"role": "pretraining", "file": train_name,
+                                                                      "sha256": sha256_lines(train),
+                                                                      "n": len(train)}]})
+    return {"victim": strategy, "file": path.name, "status": "built", "seconds": time.perf_counter() - t0,
+            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"]}
+
+
+def _build_regression(zoo: ZooConfig, out: Path, progress: bool) -> dict[str, Any]:
+    base_path = out / f"{zoo.regression_base}.pt"
+    base_sha = sha256_file(base_path)
+    ft_smiles, ft_targets = load_b3db_logbb()
+    path = out / f"{REGRESSION}.pt"
+    ft_file = out / f"{REGRESSION}.finetune.smi"
+    encoder, base_prov = load_encoder(base_path)
+    config = PretrainConfig(strategy=REGRESSION, epochs=zoo.finetune_epochs, batch_size=zoo.finetune_batch_size,
+                            lr=zoo.lr, seed=zoo.seed, encoder=base_prov.get("config", {}).get("encoder", "gin"),
+                            encoder_config=encoder.config())
+    ft_sha = sha256_lines(ft_smiles)
+    prov = _built_provenance(path)
+    if (prov and prov.get("config") == asdict(config) and prov.get("base_checkpoint_sha256") == base_sha
+            and prov.get("finetune_sha256") == ft_sha and ft_file.exists()):
+        log.info("%s: already built for this base victim and config; skipped", path)
+        return {"victim": REGRESSION, "file": path.name, "status": "skipped", "seconds": 0.0}
+    write_smiles(ft_file, ft_smiles)
+    pre = next((s for s in base_prov.get("training_sets", []) if s.get("role") == "pretraining"),
+               {"role": "pretraining", "file": base_prov.get("train_file", ""),
+                "sha256": base_prov.get("train_sha256", ""), "n": base_prov.get("n_train")})
+    training_sets = [pre, {"role": "finetuning", "file": ft_file.name, "source": f"qc-b3db {B3DB_REGRESSION}",
+                           "target": "logBB", "sha256": ft_sha, "n": len(ft_smiles)}]
+    t0 = time.perf_counter()
+    # a fresh fine-tune each time: it is short, and a resume file cannot tell which base it started from
+    prov = pretrain(ft_smiles, config, path, train_name=str(ft_file), progress=progress, init_encoder=encoder,
+                    targets=ft_targets, resume=False, extra_provenance={
+                        "zoo": True,
+                        "base_strategy": zoo.regression_base,
+                        "base_checkpoint": base_path.name,
+                        "base_checkpoint_sha256": base_sha,
+                        "base_provenance": {k: base_prov.get(k) for k in ("strategy", "config", "train_file",
+                                                                          "train_sha256", "n_train", "epochs")},
+                        "finetune_file": ft_file.name,
+                        "finetune_sha256": ft_sha,
+                        "training_sets": training_sets,
+                        "evaluation_training_set": "pre-training set + fine-tuning set (union of training_sets)",
+                        "embedding": "mean-pooled last GIN layer: the penultimate layer, input of the logBB head",
+                    })
+    return {"victim": REGRESSION, "file": path.name, "status": "built", "seconds": time.perf_counter() - t0,
+            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"]}
+
+
+def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] | None = None,
+              zoo: ZooConfig | None = None, *, progress: bool = True) -> dict[str, Any]:
+    """Build (or complete) a victim zoo; returns the manifest also written to `<out_dir>/zoo.json`.
+
+    Args:
+        data_dir: a tier directory from `molleak data prepare` (victims train on its private.smi).
+        out_dir: where `<strategy>.pt` files go.
+        strategies: victims to build (default: all of `ZOO_VICTIMS`); "regression" also builds its
+            base victim when that is missing.
+        zoo: epochs, seed, encoder sizes, fine-tune settings.
+    """
+    zoo = zoo or ZooConfig()
+    names = list(strategies or ZOO_VICTIMS)
+    known = set(load_strategies().names())
+    for n in names:
+        if n not in known:
+            raise MolleakError(f"unknown zoo victim {n!r}; choose from {', '.join(sorted(known))}")
+    if zoo.regression_base == REGRESSION or zoo.regression_base not in known:
+        raise MolleakError(f"regression base {zoo.regression_base!r} is not a pre-training strategy")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_path = Path(data_dir) / "private.smi"
+    train = read_smiles(train_path, what="zoo training set")
+    order = [n for n in names if n != REGRESSION]
+    if REGRESSION in names and zoo.regression_base not in order and not (out / f"{zoo.regression_base}.pt").exists():
+        order.append(zoo.regression_base)
+    results = []
+    for name in order:
+        log.info("zoo: %s", name)
+        results.append(_build_pretrained(name, train.smiles, str(train_path), zoo, out, progress))
+    if REGRESSION in names:
+        results.append(_build_regression(zoo, out, progress))
+    manifest = {"data": str(data_dir), "train_file": str(train_path), "train_sha256": sha256_lines(train.smiles),
+                "n_train": len(train), "config": asdict(zoo), "victims": results,
+                "seconds_total": sum(r["seconds"] for r in results)}
+    write_json_atomic(out / "zoo.json", manifest)
+    return manifest
