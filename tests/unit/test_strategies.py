@@ -1,0 +1,168 @@
+"""Every registered pre-training strategy, on tiny data with a tiny encoder.
+
+The tests are parametrised over the strategy registry itself, so a newly registered strategy is
+tested automatically (and fails here if it cannot learn, does not move the encoder, or does not
+reload exactly).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from rdkit import Chem
+from rdkit.Chem import Crippen
+
+from molleak.errors import MolleakError
+from molleak.models.checkpoint import read_checkpoint_file
+from molleak.models.victim import Victim
+from molleak.pretrain.base import load_strategies
+from molleak.pretrain.trainer import PretrainConfig, build_strategy, featurize_all, pretrain
+
+STRATEGY_NAMES = load_strategies().names()
+TINY_GIN = {"num_layers": 2, "emb_dim": 32}
+TINY_GROVER = {"hidden": 16, "heads": 1, "depth": 2}
+SMALL_HPARAMS = {"molebert": {"codebook_size": 64}, "grover": {"vocab_size": 128}}
+
+
+def tiny_config(name: str, epochs: int = 2, **kw) -> PretrainConfig:
+    grover = load_strategies().get(name).encoder_name == "grover"
+    return PretrainConfig(strategy=name, epochs=epochs, batch_size=32, seed=0, lr=3e-3,
+                          encoder="grover" if grover else "gin", encoder_config=TINY_GROVER if grover else TINY_GIN,
+                          hparams=SMALL_HPARAMS.get(name, {}), **kw)
+
+
+def targets_for(name: str, smiles: list[str]) -> list[float] | None:
+    """Crippen logP as a stand-in regression target for supervised strategies."""
+    if not load_strategies().get(name).needs_targets:
+        return None
+    return [Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in smiles]
+
+
+def test_registry_holds_the_zoo():
+    from molleak.zoo import ZOO_VICTIMS
+
+    assert set(STRATEGY_NAMES) == set(ZOO_VICTIMS)
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_loss_falls_on_a_tiny_set(name, moses_sample):
+    smiles = moses_sample[:48]
+    torch.manual_seed(0)
+    strategy = build_strategy(tiny_config(name))
+    items = [strategy.prepare(g) for g in featurize_all(smiles, strategy.encoder.featurizer)]
+    ys = targets_for(name, smiles)
+    if ys is not None:
+        items = list(zip(items, ys, strict=True))
+    strategy.train()
+    opt = torch.optim.Adam(strategy.parameters(), lr=3e-3)
+
+    def step() -> float:
+        loss = strategy.loss(strategy.collate(items))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def fixed_loss() -> float:  # same random draws each time, so only the weights differ
+        torch.manual_seed(123)
+        with torch.no_grad():
+            return strategy.loss(strategy.collate(items)).item()
+
+    strategy.begin_epoch(0, 3)  # multi-phase strategies: train the earlier phase first
+    for _ in range(10):
+        step()
+    strategy.begin_epoch(2, 3)  # then measure the final phase, the one that trains the victim
+    before = fixed_loss()
+    for _ in range(25):
+        step()
+    after = fixed_loss()
+    assert np.isfinite(after)
+    assert before - after > 0.05 * abs(before), f"{name}: loss {before:.4f} -> {after:.4f}"
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_training_moves_the_encoder_and_the_checkpoint_reloads_exactly(name, moses_sample, tmp_path):
+    smiles = moses_sample[100:164]
+    config = tiny_config(name, epochs=2)
+    torch.manual_seed(0)
+    encoder = build_strategy(config).encoder
+    probe = moses_sample[2000:2040]
+    initial = Victim(copy.deepcopy(encoder), cache=False).embed(probe)
+    out = tmp_path / f"{name}.pt"
+    prov = pretrain(smiles, config, out, progress=False, init_encoder=encoder, targets=targets_for(name, smiles))
+    trained = Victim(encoder, cache=False).embed(probe)
+    reloaded = Victim.from_checkpoint(out, cache=False)
+    assert reloaded.encoder.featurizer == encoder.featurizer
+    assert np.abs(trained - initial).max() > 1e-3, f"{name}: pre-training did not change the embeddings"
+    np.testing.assert_array_equal(reloaded.embed(probe), trained)
+    assert prov["strategy"] == name and len(prov["loss_per_epoch"]) == 2
+    assert not out.with_name(out.name + ".resume.pt").exists()
+
+
+@pytest.mark.parametrize("name", ["graphcl", "molebert", "contextpred"])
+def test_interrupted_run_resumes_to_the_same_weights(name, moses_sample, tmp_path, monkeypatch):
+    smiles = moses_sample[200:264]
+    config = tiny_config(name, epochs=3)
+    pretrain(smiles, config, tmp_path / "straight.pt", progress=False)
+
+    cls = load_strategies().get(name)
+    original = cls.begin_epoch
+
+    def crash_at_epoch_2(self, epoch, epochs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        original(self, epoch, epochs)
+
+    monkeypatch.setattr(cls, "begin_epoch", crash_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(smiles, config, tmp_path / "resumed.pt", progress=False)
+    monkeypatch.setattr(cls, "begin_epoch", original)
+    assert (tmp_path / "resumed.pt.resume.pt").exists()
+    pretrain(smiles, config, tmp_path / "resumed.pt", progress=False)
+    a = read_checkpoint_file(tmp_path / "straight.pt")["state_dict"]
+    b = read_checkpoint_file(tmp_path / "resumed.pt")["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_molebert_needs_a_tokenizer_phase_and_an_encoder_phase(moses_sample, tmp_path):
+    with pytest.raises(MolleakError, match="more epochs"):
+        pretrain(moses_sample[:40], tiny_config("molebert", epochs=1), tmp_path / "m.pt", progress=False)
+
+
+def test_regression_needs_targets_and_saves_its_head(moses_sample, tmp_path):
+    smiles = moses_sample[:40]
+    with pytest.raises(MolleakError, match="needs training targets"):
+        pretrain(smiles, tiny_config("regression"), tmp_path / "r.pt", progress=False)
+    with pytest.raises(MolleakError, match="takes no training targets"):
+        pretrain(smiles, tiny_config("edgepred"), tmp_path / "e.pt", progress=False, targets=[0.0] * 40)
+    pretrain(smiles, tiny_config("regression"), tmp_path / "r.pt", progress=False,
+             targets=targets_for("regression", smiles))
+    head = read_checkpoint_file(tmp_path / "r.pt")["extra_state"]["regression_head"]
+    assert head["weight"].shape == (1, TINY_GIN["emb_dim"])
+
+
+def test_grover_is_its_own_encoder_not_a_gin(moses_sample, tmp_path):
+    from molleak.models.grover import ATOM_FDIM, GroverEncoder
+
+    out = tmp_path / "grover.pt"
+    pretrain(moses_sample[:40], tiny_config("grover", epochs=1), out, progress=False)
+    ckpt = read_checkpoint_file(out)
+    assert ckpt["encoder"]["name"] == "grover" and ckpt["encoder"]["config"] == {**TINY_GROVER, "num_layers": 1}
+    victim = Victim.from_checkpoint(out)
+    assert isinstance(victim.encoder, GroverEncoder) and victim.encoder.featurizer == "grover"
+    assert victim.dim == 2 * TINY_GROVER["hidden"]
+    assert victim.encoder.atom_in.in_features == ATOM_FDIM
+    assert victim.embed(["CCO", "c1ccccc1O"]).shape == (2, victim.dim)
+
+
+def test_b3db_logbb_set_is_read_from_the_installed_wheel():
+    from molleak.pretrain.regression import load_b3db_logbb
+
+    smiles, y = load_b3db_logbb()
+    assert len(smiles) == len(y) > 1000 and len(set(smiles)) == len(smiles)
+    assert -4 < min(y) < max(y) < 3
