@@ -1,0 +1,66 @@
+"""The zoo builder on a tiny training set: files, provenance, skipping, rebuilding, the regression victim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from molleak.data.smiles_io import read_smiles, write_smiles
+from molleak.models.checkpoint import read_checkpoint_file
+from molleak.models.victim import Victim
+from molleak.runs import sha256_lines
+from molleak.zoo import ZOO_VICTIMS, ZooConfig, build_zoo
+
+TINY = dict(seed=0, batch_size=32, encoder_config={"num_layers": 2, "emb_dim": 16},
+            grover_config={"hidden": 8, "heads": 1, "depth": 1}, finetune_epochs=1)
+
+
+@pytest.fixture()
+def tiny_data(tmp_path, moses_sample):
+    d = tmp_path / "data"
+    write_smiles(d / "private.smi", moses_sample[:120])
+    return d
+
+
+def test_zoo_builds_skips_and_rebuilds(tiny_data, tmp_path):
+    out = tmp_path / "zoo"
+    m1 = build_zoo(tiny_data, out, ["edgepred", "regression"], ZooConfig(epochs=1, **TINY), progress=False)
+    # regression needs its base victim (attrmask), which is built although not asked for
+    assert [v["victim"] for v in m1["victims"]] == ["edgepred", "attrmask", "regression"]
+    assert all(v["status"] == "built" for v in m1["victims"])
+    for name in ("edgepred", "attrmask", "regression"):
+        assert (out / f"{name}.pt").exists()
+    assert (out / "zoo.json").exists()
+
+    prov = read_checkpoint_file(out / "regression.pt")["provenance"]
+    ft = read_smiles(out / "regression.finetune.smi", canonicalize=False).smiles
+    roles = {s["role"]: s for s in prov["training_sets"]}
+    assert roles["finetuning"]["sha256"] == prov["finetune_sha256"] == sha256_lines(ft)
+    assert roles["pretraining"]["sha256"] == sha256_lines(moses_sample_private(tiny_data))
+    assert "pre-training set + fine-tuning set" in prov["evaluation_training_set"]
+    assert prov["base_strategy"] == "attrmask"
+    base, reg = Victim.from_checkpoint(out / "attrmask.pt"), Victim.from_checkpoint(out / "regression.pt")
+    probe = ft[:16]
+    assert np.abs(base.embed(probe) - reg.embed(probe)).max() > 1e-4  # fine-tuning moved the encoder
+
+    m2 = build_zoo(tiny_data, out, ["edgepred", "regression"], ZooConfig(epochs=1, **TINY), progress=False)
+    assert [v["status"] for v in m2["victims"]] == ["skipped", "skipped"]
+
+    # a different config rebuilds that victim, and the regression victim follows its new base
+    m3 = build_zoo(tiny_data, out, ["attrmask", "regression"], ZooConfig(epochs=2, **TINY), progress=False)
+    assert [v["status"] for v in m3["victims"]] == ["built", "built"]
+
+
+def moses_sample_private(data_dir):
+    return read_smiles(data_dir / "private.smi").smiles
+
+
+@pytest.mark.slow
+def test_full_tiny_zoo(tiny_data, tmp_path):
+    out = tmp_path / "zoo"
+    manifest = build_zoo(tiny_data, out, None, ZooConfig(epochs=2, **TINY), progress=False)
+    assert [v["victim"] for v in manifest["victims"]] == list(ZOO_VICTIMS)
+    for name in ZOO_VICTIMS:
+        victim = Victim.from_checkpoint(out / f"{name}.pt")
+        assert victim.provenance["strategy"] == name
+        assert victim.embed(["CCO", "c1ccncc1"]).shape == (2, victim.dim)
