@@ -1,0 +1,276 @@
+"""The resumable benchmark runner: data, victims, controls, vocabularies, pools, then one run per cell.
+
+`run_bench(suite, bench_dir, config)` lays out `BENCH_DIR`:
+
+- `config.json` (the `BenchConfig` and the data seed) and `metadata.json` (`molleak.runs.start_run`);
+  a rerun with a different config into the same directory is refused (its cells would be stale).
+- `data/`: the tier (`molleak.data.splits.prepare_tier`), unless `config.data` names one.
+- `zoo/`: the victims (`molleak.zoo.build_zoo`, skipped when already built).
+- `models/<victim>.reference.pt`, `models/<victim>.untrained.pt`: the control victims
+  (`molleak.leakage.build_reference_victim`, `build_untrained`).
+- `vocab/<aux>/`, `pools/<aux>-s<steps>.tsv.gz`: one vocabulary per aux set and one enumerated pool
+  per (aux set, steps), shared by every pool-ranking cell (the policy assembles from the vocabulary).
+- `cells/<cell-id>/`: a normal extraction run directory (`molleak.extract`) with `results.json`
+  (`molleak.evaluate.evaluate_run`), plus `bench_cell.json` (the cell spec). A cell with a
+  `results.json` is not recomputed. A cell that cannot run (no receptor, no reference victim for
+  this victim, a method error) gets `skipped.json` with the reason instead, retried on the next run.
+- `plan.json`: each suite's rows and the cell ids of their columns; `table.md`, `table.json`
+  (`molleak.bench.aggregate`).
+
+The private set is read only by `evaluate_run` (molleak/evaluate); the attack runs never see it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from molleak.bench.suites import BenchConfig, CellSpec, Row, suite_rows
+from molleak.errors import MolleakError
+from molleak.runs import start_run, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+ZOO_DIR = "zoo"
+MODELS_DIR = "models"
+CELLS_DIR = "cells"
+PLAN_FILE = "plan.json"
+SKIPPED_FILE = "skipped.json"
+CELL_FILE = "bench_cell.json"
+#: methods that assemble molecules from the vocabulary instead of ranking the enumerated pool
+SEARCH_METHODS = ("policy", "random-search")
+
+
+class BenchPaths:
+    """Where a bench directory keeps its shared inputs."""
+
+    def __init__(self, bench: Path, config: BenchConfig):
+        self.bench = bench
+        self.data = Path(config.data) if config.data else bench / "data"
+        self.zoo = bench / ZOO_DIR
+        self.models = bench / MODELS_DIR
+        self.cells = bench / CELLS_DIR
+
+    def aux(self, name: str) -> Path:
+        return self.data / f"{name}.smi"
+
+    def vocab(self, aux: str) -> Path:
+        return self.bench / "vocab" / aux
+
+    def pool(self, aux: str, steps: int) -> Path:
+        return self.bench / "pools" / f"{aux}-s{steps}.tsv.gz"
+
+    def victim(self, name: str, role: str) -> Path:
+        if role == "victim":
+            return self.zoo / f"{name}.pt"
+        return self.models / f"{name}.{role}.pt"
+
+
+def _check_config(bench: Path, config: BenchConfig) -> None:
+    path = bench / "config.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text()).get("bench")
+    if old is not None and old != config.to_dict():
+        diff = sorted(k for k in set(old) | set(config.to_dict()) if old.get(k) != config.to_dict().get(k))
+        raise MolleakError(f"{bench} was made with a different bench config ({', '.join(diff)} differ); "
+                           f"rerun with the same settings or use another --out")
+
+
+def prepare_data(paths: BenchPaths, config: BenchConfig) -> None:
+    """The tier's files (prepared once under BENCH_DIR/data when no data directory is given)."""
+    if config.data:
+        if not (paths.data / "private.smi").is_file():
+            raise MolleakError(f"--data {paths.data} holds no private.smi (make it with `molleak data prepare`)")
+        return
+    if (paths.data / "manifest.json").is_file():
+        return
+    from molleak.data.splits import prepare_tier
+
+    log.info("bench: preparing the %s tier (seed %d) in %s", config.tier, config.data_seed, paths.data)
+    prepare_tier(config.tier, config.data_seed, paths.data)
+
+
+def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Build the zoo victims and their control victims; returns (victim, role) -> reason it is unavailable."""
+    from molleak.zoo import ZooConfig, build_zoo
+
+    unavailable: dict[tuple[str, str], str] = {}
+    names = sorted({v for v, _ in needed})
+    if not names:
+        return unavailable
+    zoo = ZooConfig(epochs=config.epochs, seed=0, encoder_config=dict(config.encoder_config),
+                    finetune_epochs=config.finetune_epochs)
+    build_zoo(paths.data, paths.zoo, names, zoo, progress=False)
+    for victim, role in sorted(needed):
+        if role == "victim":
+            continue
+        out = paths.victim(victim, role)
+        try:
+            if role == "untrained":
+                from molleak.leakage import build_untrained
+
+                build_untrained(paths.victim(victim, "victim"), out)
+            elif victim == "regression":
+                unavailable[(victim, role)] = ("no reference victim for the regression victim: it would need the "
+                                               "base victim re-trained on the reference set and fine-tuned again")
+            else:
+                from molleak.data.smiles_io import read_smiles
+                from molleak.leakage import build_reference_victim
+
+                ref = paths.aux("reference")
+                if not ref.is_file() or not read_smiles(ref, what="reference set").smiles:
+                    unavailable[(victim, role)] = f"no reference set at {ref} (the `full` tier has none)"
+                    continue
+                build_reference_victim(paths.victim(victim, "victim"), read_smiles(ref, what="reference set").smiles,
+                                       out, train_name=str(ref))
+        except MolleakError as exc:
+            unavailable[(victim, role)] = str(exc)
+    return unavailable
+
+
+def two_step_templates(config: BenchConfig, vocab_dir: Path) -> list[int]:
+    """The two-step templates: the `two_step_templates` most frequent of the vocabulary (mined in order)."""
+    from molleak.candidates.vocab import Vocabulary
+
+    n = len(Vocabulary.load(vocab_dir).templates)
+    return list(range(min(config.two_step_templates, n)))
+
+
+def prepare_pools(paths: BenchPaths, config: BenchConfig, needed: set[tuple[str, int]],
+                  vocabs: set[str]) -> dict[str, Any]:
+    """Mine one vocabulary per aux set and enumerate one pool per (aux, steps); returns their sizes."""
+    from molleak.candidates.enumerate import write_enumeration
+    from molleak.candidates.vocab import mine_vocabulary
+    from molleak.data.smiles_io import read_smiles
+
+    info: dict[str, Any] = {}
+    for aux in sorted(vocabs | {a for a, _ in needed}):
+        vdir = paths.vocab(aux)
+        if not (vdir / "vocab.json").is_file():
+            smiles = read_smiles(paths.aux(aux), what=f"auxiliary set {aux}").smiles
+            mine_vocabulary(smiles, config.n_templates, config.n_motifs, workers=config.workers,
+                            source=paths.aux(aux).name).save(vdir)
+    for aux, steps in sorted(needed):
+        pool = paths.pool(aux, steps)
+        if not pool.is_file():
+            from molleak.candidates.vocab import Vocabulary
+
+            templates = None if steps == 1 else two_step_templates(config, paths.vocab(aux))
+            t0 = time.perf_counter()
+            stats = write_enumeration(Vocabulary.load(paths.vocab(aux)), pool, steps, templates,
+                                      workers=config.workers)
+            log.info("bench: pool %s: %d records, %d unique molecules (%.1f s)", pool.name, stats.records,
+                     stats.unique, time.perf_counter() - t0)
+        info[pool.name] = {"path": str(pool)}
+    return info
+
+
+def _skip(cell_dir: Path, cell_id: str, reason: str) -> dict[str, Any]:
+    log.warning("bench: cell %s skipped: %s", cell_id, reason)
+    write_json_atomic(cell_dir / SKIPPED_FILE, {"cell": cell_id, "reason": reason})
+    return {"status": "skipped", "reason": reason}
+
+
+def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
+             unavailable: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """Run and evaluate one cell, unless its results exist; returns its status."""
+    from molleak.evaluate.evaluate import evaluate_run
+    from molleak.extract import ExtractConfig, run_extract
+
+    cell_id = spec.cell_id(seed)
+    cell_dir = paths.cells / cell_id
+    if (cell_dir / "results.json").is_file():
+        return {"status": "done", "resumed": True}
+    if spec.victim is not None and (spec.victim, spec.role) in unavailable:
+        return _skip(cell_dir, cell_id, unavailable[(spec.victim, spec.role)])
+    options = dict(spec.options)
+    if spec.method == "dock":
+        receptor = Path(str(options.get("receptor_dir") or "")) / f"{options.get('target')}.pdbqt"
+        if not config.receptors or not receptor.is_file():
+            return _skip(cell_dir, cell_id, f"no receptor file {receptor} (pass --receptors DIR holding "
+                                            f"{', '.join(f'{t}.pdbqt' for t in ('fa7', 'parp1', '5ht1b'))})")
+        options["cache_dir"] = str(paths.bench / "dock_cache")
+    search = spec.method in SEARCH_METHODS
+    write_json_atomic(cell_dir / CELL_FILE, {"cell": cell_id, "seed": seed, **spec.to_dict()})
+    extract = ExtractConfig(
+        out=str(cell_dir), aux=str(paths.aux(spec.aux)),
+        victim=None if spec.victim is None else str(paths.victim(spec.victim, spec.role)),
+        vocab=str(paths.vocab(spec.aux)) if search else None,
+        pool=None if search else str(paths.pool(spec.aux, spec.steps)),
+        steps=spec.steps,
+        templates=two_step_templates(config, paths.vocab(spec.aux)) if search and spec.steps > 1 else None,
+        method=spec.method, options=options, k=config.k, budget=spec.budget, seed=seed, workers=config.workers)
+    t0 = time.perf_counter()
+    try:
+        run_extract(extract)
+        banks = {}
+        ref = paths.aux("reference")
+        if config.reference_bank and ref.is_file() and ref.stat().st_size > 0:
+            banks["reference"] = ref
+        evaluate_run(cell_dir, paths.data / "private.smi", extra_banks=banks, fcd=config.fcd)
+    except MolleakError as exc:
+        return _skip(cell_dir, cell_id, f"{spec.method} failed: {exc}")
+    (cell_dir / SKIPPED_FILE).unlink(missing_ok=True)
+    return {"status": "done", "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def plan_of(rows: list[Row], seeds: int) -> list[dict[str, Any]]:
+    """The rows with each column's cell ids (one per seed), as written to plan.json."""
+    return [{"table": r.table, "key": r.key,
+             "columns": {c: {"spec": s.to_dict(), "cells": [s.cell_id(seed) for seed in range(seeds)]}
+                         for c, s in r.columns.items()}} for r in rows]
+
+
+def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot: int = 1000) -> dict[str, Any]:
+    """Run (or resume) a suite into `bench_dir` and aggregate it; returns a summary.
+
+    Args:
+        suite: a name in `molleak.bench.suites.SUITES`, or `all`.
+        bench_dir: the bench directory (created; resumed when it exists with the same config).
+        config: the suite settings.
+        n_boot: bootstrap resamples of the aggregation.
+    """
+    from molleak.bench.aggregate import aggregate
+
+    if config.seeds < 1:
+        raise MolleakError(f"seeds must be at least 1, got {config.seeds}")
+    if config.k < 1:
+        raise MolleakError(f"k must be at least 1, got {config.k}")
+    bench = Path(bench_dir)
+    _check_config(bench, config)
+    rows = suite_rows(suite, config)
+    start_run(bench, {"suite": suite, "bench": config.to_dict()}, config.data_seed)
+    paths = BenchPaths(bench, config)
+    cells: dict[str, tuple[CellSpec, int]] = {}
+    for row in rows:
+        for spec in row.columns.values():
+            for seed in range(config.seeds):
+                cells.setdefault(spec.cell_id(seed), (spec, seed))
+    plan_path = bench / PLAN_FILE
+    plan = json.loads(plan_path.read_text()) if plan_path.is_file() else {"suites": {}}
+    names = [suite] if suite != "all" else sorted({r.table for r in rows})
+    for name in names:
+        plan["suites"][name] = plan_of([r for r in rows if suite != "all" or r.table == name], config.seeds)
+    write_json_atomic(plan_path, plan)
+
+    t0 = time.perf_counter()
+    prepare_data(paths, config)
+    pending = [(spec, seed) for cid, (spec, seed) in cells.items() if not (paths.cells / cid / "results.json").is_file()]
+    unavailable = prepare_victims(paths, config, {(s.victim, s.role) for s, _ in pending if s.victim is not None})
+    prepare_pools(paths, config, {(s.aux, s.steps) for s, _ in pending if s.method not in SEARCH_METHODS},
+                  {s.aux for s, _ in pending})
+    status: dict[str, Any] = {}
+    for i, (cid, (spec, seed)) in enumerate(cells.items(), start=1):
+        log.info("bench: cell %d/%d %s", i, len(cells), cid)
+        status[cid] = run_cell(paths, config, spec, seed, unavailable)
+    tables = aggregate(bench, n_boot=n_boot)
+    counts = {s: sum(1 for v in status.values() if v["status"] == s) for s in ("done", "skipped")}
+    summary = {"suite": suite, "cells": len(cells), **counts,
+               "resumed": sum(1 for v in status.values() if v.get("resumed")),
+               "seconds": round(time.perf_counter() - t0, 2), "tables": sorted(tables["tables"])}
+    write_json_atomic(bench / "bench.json", {**summary, "status": status})
+    return summary
