@@ -1,0 +1,124 @@
+"""Small but structurally real run directories for the report tests (files in the documented layout).
+
+Metrics come from the real evaluation code (`pool_metrics`, `membership_metrics`) on hand-made
+scores and labels, so the files have exactly the keys the pipeline writes. Imported by the report
+tests (this module holds no tests itself).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from molleak.runs import write_json_atomic
+
+# real MOSES-like molecules and fragments; each run ranks the same pool
+POOL = [
+    "c1ccccc1", "Cc1ccccc1", "Oc1ccccc1", "Nc1ccccc1", "Clc1ccccc1", "CC(=O)Nc1ccccc1", "c1ccc2ccccc2c1",
+    "C1CCCCC1", "C1CCNCC1", "C1COCCN1", "CCOC(=O)c1ccccc1", "O=C(O)c1ccccc1", "CC(C)Cc1ccccc1", "c1ccncc1",
+    "Cc1ccncc1", "c1cnc2ccccc2c1", "O=c1[nH]cccc1", "CN1CCCC1", "c1ccsc1", "Cc1ccsc1", "c1ccoc1", "CCN(CC)CC",
+    "COc1ccccc1", "FC(F)(F)c1ccccc1", "N#Cc1ccccc1", "CS(=O)(=O)c1ccccc1", "O=C1CCCN1", "CC1=CC(=O)CCC1",
+    "c1ccc(-c2ccccc2)cc1", "Brc1ccccc1", "CC(=O)c1ccccc1", "NC(=O)c1ccccc1",
+]
+
+
+def write_run(out: Path, *, method: str, victim: str | None, seed: int, k: int = 20, alpha: bool = True,
+              evaluate: bool = True, labels: bool = True, curve: bool = False, attribution: dict | None = None,
+              steps: int = 1) -> Path:
+    """Write a run directory as `molleak extract` (+ `molleak evaluate`) lays it out, scores drawn by `seed`."""
+    from molleak.evaluate.metrics import pool_metrics
+    from molleak.scoring.base import rank_order
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    n = len(POOL)
+    scores = rng.normal(size=n)
+    scores[-1] = float("nan")  # one unscored molecule, as docking subsamples leave
+    alphas = rng.uniform(0.1, 0.9, size=n)
+    prov = [f"template={i % 5};core=c1ccccc1;actions=0,{i},0;records=1" for i in range(n)]
+    write_json_atomic(out / "config.json", {"out": str(out), "aux": "aux.smi", "victim": victim, "steps": steps,
+                                            "method": method, "k": k, "seed": seed})
+    write_json_atomic(out / "metadata.json", {"versions": {"molleak": "0.1.0", "rdkit": "x"}, "host": "testhost",
+                                              "platform": "linux", "command": "molleak extract ...",
+                                              "time": "2026-11-29T00:00:00+0000"})
+    lines = ["smiles\tscore\talpha\tprovenance"]
+    for s, v, a, p in zip(POOL, scores, alphas, prov, strict=True):
+        lines.append(f"{s}\t{float(v)!r}\t{f'{a:.4f}' if alpha else ''}\t{p}")
+    (out / "scores.tsv").write_text("\n".join(lines) + "\n")
+    order = rank_order(scores, seed)[:k]
+    lines = ["rank\tsmiles\tscore\tprovenance"] + [f"{r + 1}\t{POOL[i]}\t{float(scores[i])!r}\t{prov[i]}"
+                                                   for r, i in enumerate(order)]
+    (out / "topk.tsv").write_text("\n".join(lines) + "\n")
+    victim_info = None if victim is None else {"path": victim, "name": Path(victim).stem, "strategy": "attrmask"}
+    write_json_atomic(out / "extract.json", {"method": method, "queries": 0 if victim is None else 3 * n,
+                                             "seconds_score": 0.5, "seconds_total": 1.5, "k": k,
+                                             "n_scored": n - 1, "n_topk": k, "victim": victim_info,
+                                             "pool": {"records": 2 * n, "unique": n, "sha256": "pool0"}})
+    sub = np.array([("c1ccccc1" in s) or ("ccccc" in s) for s in POOL])
+    exact = np.zeros(n, dtype=bool)
+    exact[[1, 5, 9]] = True
+    if evaluate:
+        res = {"method": method, **pool_metrics(scores, {"substructure": sub, "exact": exact}, (5, 10, 20), seed),
+               "fcd_core@20": 12.5, "fcd_random@20": 20.25, "k": k, "queries": 3 * n}
+        if attribution is not None:
+            res["attribution"] = attribution
+        (out / "results.json").write_text(json.dumps(res, allow_nan=False, default=lambda x: None))
+    if labels:
+        rows = ["smiles\tsubstructure\texact"] + [f"{s}\t{int(a)}\t{int(b)}" for s, a, b in zip(POOL, sub, exact,
+                                                                                              strict=True)]
+        (out / "labels.tsv").write_text("\n".join(rows) + "\n")
+    if curve:
+        rows = ["update\tepisodes\tqueries\tmean_reward\tarchive\ttop200_mean\tfailed"]
+        for u in range(1, 11):
+            rows.append(f"{u}\t{8 * u}\t{20 * u}\t{0.1 * u + rng.normal() * 0.01!r}\t{7 * u}\t{0.05 * u!r}\t0")
+        (out / "learning_curve.tsv").write_text("\n".join(rows) + "\n")
+    return out
+
+
+def attribution_example() -> dict:
+    """An attribution block shaped as `molleak.evaluate.attribution.attribution_report` + `to_jsonable`."""
+    est = {"value": 0.61, "lo": 0.52, "hi": 0.70}
+    return {"victim": {"private": {"base_rate": est, "auc": est, "precision_at_k": {"50": est}},
+                       "private_only_auc": est},
+            "private_only": {"difference": {"value": 0.08, "lo": 0.01, "hi": 0.15}, "p_value": 0.02,
+                             "n_private_only": 40, "n_reference_only": 35, "significant": True},
+            "verdict": "leakage detected: the victim prefers private-only hits more than its reference victim."}
+
+
+def write_audit(root: Path) -> Path:
+    """A folder holding a victim's runs, its controls, a policy run and a benchmark table."""
+    write_run(root / "victim_adapter", method="adapter", victim="/x/victim.pt", seed=1,
+              attribution=attribution_example())
+    write_run(root / "victim_policy", method="policy", victim="/x/victim.pt", seed=2, alpha=False, curve=True,
+              steps=2)
+    write_run(root / "reference_adapter", method="adapter", victim="/x/reference.pt", seed=3)
+    write_run(root / "random_init_adapter", method="adapter", victim="/x/random_init.pt", seed=4, labels=False)
+    write_run(root / "prior", method="prior_fp", victim=None, seed=5, alpha=False)
+    write_run(root / "unevaluated", method="sa", victim=None, seed=6, alpha=False, evaluate=False, labels=False)
+    write_leakage(root / "leakage")
+    bench = root / "bench"
+    bench.mkdir()
+    write_json_atomic(bench / "table.json", {"rows": [
+        {"victim": "victim", "method": "adapter", "K": 50, "precision_substructure": {"mean": 0.8, "ci95": [0.7, 0.9],
+                                                                                     "n": 3}},
+        {"victim": "victim", "method": "random", "K": 50, "precision_substructure": {"mean": 0.5, "ci95": [0.4, 0.6],
+                                                                                    "n": 3}}]})
+    (bench / "table.md").write_text("| victim | method | P |\n|---|---|---|\n| victim | adapter | 0.8 |\n")
+    return root
+
+
+def write_leakage(out: Path) -> Path:
+    """`molleak leakage`'s leakage.json shape: membership rows for victim, reference and calibrated scores."""
+    from molleak.evaluate.attribution import membership_metrics, membership_verdict, to_jsonable
+
+    rng = np.random.default_rng(0)
+    rows = {"victim": membership_metrics(rng.normal(0.5, 1, 200), rng.normal(0, 1, 200), n_boot=50),
+            "reference": membership_metrics(rng.normal(0, 1, 200), rng.normal(0, 1, 200), n_boot=50)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "leakage.json", to_jsonable({
+        "victim": "/x/victim.pt", "reference": str(out / "models/reference.pt"),
+        "membership": {"rows": rows, "verdict": "victim: " + membership_verdict(rows["victim"], rows["reference"]),
+                       "n_members": 200, "n_nonmembers": 200}}))
+    return out
