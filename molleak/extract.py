@@ -183,7 +183,7 @@ class AttackContext:
 
             smiles = self.smiles
             t0 = time.perf_counter()
-            self._aux_labels = label(smiles, Bank(self.aux_smiles))
+            self._aux_labels = label(smiles, Bank(self.aux_smiles, name="aux set"), workers=self.workers)
             self._timed("label_aux", t0)
             log.info("aux weak labels: %d of %d pool molecules are substructures of an aux molecule",
                      int(np.sum(self._aux_labels.substructure)), len(smiles))

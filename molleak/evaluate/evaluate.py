@@ -38,8 +38,7 @@ from molleak.scoring.base import rank_order
 
 log = logging.getLogger(__name__)
 
-_LABELS: dict[tuple[str, str], Any] = {}
-_BANK_SETS: dict[str, Any] = {}
+_BANKS: dict[str, Any] = {}  # bank sha256 -> indexed oracle Bank, reused across runs of one process
 
 
 @dataclass
@@ -98,47 +97,36 @@ def parse_provenance(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
 
 
-def bank_labels(smiles: Sequence[str], bank_smiles: Sequence[str], bank_sha: str | None = None) -> Any:
-    """Substructure / exact / count labels of `smiles` against a bank (memoised per process)."""
-    from molleak.oracle import Bank, label
+def oracle_bank(bank_smiles: Sequence[str], name: str = "bank") -> Any:
+    """The oracle's indexed `Bank` of these molecules (built once per process; the oracle caches it on disk)."""
+    from molleak.oracle import Bank
 
-    bank_sha = bank_sha or sha256_lines(list(bank_smiles))
-    key = (bank_sha, sha256_lines(list(smiles)))
-    if key not in _LABELS:
-        if bank_sha not in _BANK_SETS:
-            _BANK_SETS[bank_sha] = Bank(list(bank_smiles))
-        _LABELS[key] = label(list(smiles), _BANK_SETS[bank_sha])
-    return _LABELS[key]
+    bank = Bank(list(bank_smiles), name=name)
+    return _BANKS.setdefault(bank.sha256, bank)
+
+
+def bank_labels(smiles: Sequence[str], bank_smiles: Sequence[str], name: str = "bank") -> Any:
+    """Substructure and exact labels of `smiles` against a bank (`molleak.oracle.label`, cached there)."""
+    from molleak.oracle import label
+
+    return label(list(smiles), oracle_bank(bank_smiles, name), counts=False)
 
 
 def molecules_containing(cores: Sequence[str], bank_smiles: Sequence[str]) -> list[str]:
-    """Bank molecules that contain at least one of the cores (RDKit substructure, chirality ignored)."""
-    from rdkit import Chem
-    from rdkit.Chem import rdSubstructLibrary
+    """Bank molecules that contain at least one of the cores (pattern screen, then substructure match)."""
+    from molleak.chem import to_mol
+    from molleak.oracle.bank import pattern_bits
 
-    from molleak.chem import rdkit_quiet, to_mol
-
-    key = "lib:" + sha256_lines(list(bank_smiles))
-    if key not in _BANK_SETS:
-        with rdkit_quiet():
-            holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
-            fps = rdSubstructLibrary.PatternHolder()
-            kept = []
-            for s in bank_smiles:
-                mol = Chem.MolFromSmiles(s)
-                if mol is None:
-                    continue
-                kept.append(s)
-                holder.AddSmiles(s)
-                fps.AddFingerprint(fps.MakeFingerprint(mol))
-            _BANK_SETS[key] = (rdSubstructLibrary.SubstructLibrary(holder, fps), kept)
-    lib, kept = _BANK_SETS[key]
+    bank = oracle_bank(bank_smiles)
     hits: set[int] = set()
     for core in dict.fromkeys(cores):
         query = to_mol(core)
-        if query is not None:
-            hits.update(lib.GetMatches(query, useChirality=False, maxResults=len(bank_smiles) + 1))
-    return [kept[i] for i in sorted(hits)]
+        if query is None:
+            continue
+        for k in bank.screen(pattern_bits([query])[0]).tolist():
+            if k not in hits and (target := bank.mol(k)) is not None and target.HasSubstructMatch(query):
+                hits.add(k)
+    return [bank.smiles[k] for k in sorted(hits)]
 
 
 def fcd_metrics(top: list[str], provenance: list[str], private: list[str], seed: int, *, seeds: int = 5,
@@ -203,7 +191,7 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
     run = read_scores(run_dir)
     private = read_smiles(private_path, what="private set")
     private_sha = sha256_lines(private.smiles)
-    labels = bank_labels(run.smiles, private.smiles, private_sha)
+    labels = bank_labels(run.smiles, private.smiles, "private set")
     results: dict[str, Any] = {
         "method": run.extract.get("method"),
         "private": {"path": str(private_path), "n": len(private.smiles), "sha256": private_sha},
@@ -222,7 +210,7 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
     banks: dict[str, Any] = {}
     for name, path in (extra_banks or {}).items():
         bank = read_smiles(path, what=f"bank {name}")
-        lab = bank_labels(run.smiles, bank.smiles)
+        lab = bank_labels(run.smiles, bank.smiles, name)
         banks[name] = {"path": str(path), "n": len(bank.smiles), "sha256": sha256_lines(bank.smiles),
                        **pool_metrics(run.scores, {"substructure": lab.substructure, "exact": lab.exact}, k_list,
                                       run.seed)}
