@@ -16,6 +16,7 @@ import logging
 import multiprocessing as mp
 import os
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def pattern_bits(mols: Sequence[Chem.Mol]) -> np.ndarray:
     return np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(len(mols), FP_BITS) == ord("1")
 
 
-def _index_chunk(smiles: list[str]) -> tuple[np.ndarray, list[bytes | None], list[str | None]]:
+def _index_chunk(smiles: list[str]) -> tuple[np.ndarray, list[bytes | None], list[str | None], float]:
+    cpu0 = time.process_time()
     with rdkit_quiet():
         mols = [Chem.MolFromSmiles(s) for s in smiles]
     ok = [m for m in mols if m is not None]
@@ -82,7 +84,7 @@ def _index_chunk(smiles: list[str]) -> tuple[np.ndarray, list[bytes | None], lis
     binaries = [m.ToBinary() if m is not None else None for m in mols]
     # Re-canonicalise: the bank may be given non-canonical SMILES, and exact keys must be canonical.
     keys = [exact_key(m, Chem.MolToSmiles(m)) if m is not None else None for m in mols]
-    return bits, binaries, keys
+    return bits, binaries, keys, time.process_time() - cpu0
 
 
 class Bank:
@@ -120,6 +122,7 @@ class Bank:
         self._mols: list[Chem.Mol | None] | None = None
         self._exact: set[str] | None = None
         self.n_invalid = 0
+        self.build_info: dict[str, float | bool] = {}  # how the index was obtained: time, CPU, cache
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, what: str = "bank", **kwargs) -> Bank:
@@ -144,10 +147,13 @@ class Bank:
         """Build (or load from the disk cache) the fingerprint index, molecules and exact keys."""
         if self._columns is not None:
             return self
+        t0, cpu0 = time.perf_counter(), time.process_time()
         path = self._cache_file()
         if path is not None and path.is_file():
             try:
                 self._load(path)
+                self.build_info = {"from_cache": True, "seconds": time.perf_counter() - t0,
+                                   "cpu_seconds": time.process_time() - cpu0}
                 log.info("loaded the index of %s (%d molecules) from %s", self.name, len(self), path)
                 return self
             except (OSError, ValueError, KeyError) as exc:
@@ -166,6 +172,9 @@ class Bank:
         self._set_index(bits, binaries, keys)
         if path is not None:
             self._save(path, bits, binaries, keys)
+        worker_cpu = sum(p[3] for p in parts) if self.workers > 1 and len(parts_in) > 1 else 0.0
+        self.build_info = {"from_cache": False, "seconds": time.perf_counter() - t0,
+                           "cpu_seconds": worker_cpu + time.process_time() - cpu0}
         return self
 
     def _set_index(self, bits: np.ndarray, binaries: list[bytes | None], keys: list[str | None]) -> None:

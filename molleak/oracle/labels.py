@@ -56,6 +56,7 @@ class Labels:
         bank_sha256: the bank's identity.
         seconds: wall time of the labelling call.
         from_cache: how many labels came from a cache.
+        stats: labels computed, workers, whether counted, CPU seconds (workers + caller).
     """
 
     smiles: list[str]
@@ -186,8 +187,9 @@ def _label_one(mol: Chem.Mol, canonical: str, bank: Bank, counts: bool) -> tuple
     return sub, exact, (hits if counts else NOT_COUNTED)
 
 
-def _label_chunk(args: tuple[list[str], bool]) -> list[tuple[str | None, bool, bool, int]]:
+def _label_chunk(args: tuple[list[str], bool]) -> tuple[list[tuple[str | None, bool, bool, int]], float]:
     smiles, counts = args
+    cpu0 = time.process_time()
     bank = _BANK
     assert bank is not None
     out: list[tuple[str | None, bool, bool, int]] = []
@@ -199,7 +201,7 @@ def _label_chunk(args: tuple[list[str], bool]) -> list[tuple[str | None, bool, b
                 continue
             canonical = Chem.MolToSmiles(mol)
             out.append((canonical, *_label_one(mol, canonical, bank, counts)))
-    return out
+    return out, time.process_time() - cpu0
 
 
 def label(
@@ -225,7 +227,8 @@ def label(
         Labels in the order of `candidates`.
     """
     global _BANK
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    worker_cpu = 0.0
     cands = list(candidates)
     workers = default_workers() if workers is None else max(1, workers)
     from molleak.oracle.bank import resolve_cache_dir
@@ -264,7 +267,8 @@ def label(
                 parts = [_label_chunk(j) for j in jobs]
         finally:
             _BANK = None
-        for (chunk_smiles, _), part in zip(jobs, parts, strict=True):
+        worker_cpu = sum(cpu for _, cpu in parts) if workers > 1 and len(jobs) > 1 else 0.0
+        for (chunk_smiles, _), (part, _) in zip(jobs, parts, strict=True):
             for s, (canon, sub, ex, cnt) in zip(chunk_smiles, part, strict=True):
                 if canon is None:
                     invalid.add(s)
@@ -283,7 +287,9 @@ def label(
     cnt = np.fromiter((known[s][2] for s in cands), dtype=np.int64, count=n)
     valid = np.fromiter((s not in invalid for s in cands), dtype=bool, count=n)
     return Labels(cands, sub, ex, cnt, valid, bank.sha256, seconds=time.perf_counter() - t0,
-                  from_cache=from_cache, stats={"computed": len(todo), "workers": workers, "counts": counts})
+                  from_cache=from_cache,
+                  stats={"computed": len(todo), "workers": workers, "counts": counts,
+                         "cpu_seconds": worker_cpu + time.process_time() - cpu0})
 
 
 def clear_memory_cache() -> None:
