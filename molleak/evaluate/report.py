@@ -64,6 +64,9 @@ CURVE_FILES = ("curve.tsv", "learning_curve.tsv", "learning_curve.csv", "learnin
 ATTRIBUTION_FILES = ("attribution.json", "leakage.json", "canary.json", "sweep.json")
 TABLE_FILES = ("table.json", "table.md")
 KINDS = ("substructure", "exact")
+# molleak.bench: each cell's bench_cell.json names its victim and role; skipped.json why it did not run
+BENCH_CELL_FILE, BENCH_SKIPPED_FILE = "bench_cell.json", "skipped.json"
+BENCH_ROLES = {"victim": "victim", "reference": "reference victim", "untrained": "random-init victim"}
 VICTIM_FREE_METHODS = {"random", "qed", "sa", "dock"}
 MAX_WALK_DEPTH = 6
 MAX_FIGURES = 16
@@ -85,6 +88,7 @@ class RunData:
     extract: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     attribution: dict[str, Any] = field(default_factory=dict)
+    cell: dict[str, Any] = field(default_factory=dict)
     topk: list[dict[str, str]] = field(default_factory=list)
     smiles: list[str] = field(default_factory=list)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -118,7 +122,13 @@ class RunData:
 
     @property
     def victim(self) -> str:
-        """A short name of the victim the run attacked ("none" for victim-free runs)."""
+        """A short name of the victim the run attacked ("none" for victim-free runs).
+
+        A benchmark cell names the audited victim also for its control roles (its reference and
+        untrained victims), so controls are drawn beside the victim they control for.
+        """
+        if self.cell:
+            return str(self.cell.get("victim") or "none")
         info = self.extract.get("victim")
         if isinstance(info, dict) and info.get("name"):
             return str(info["name"])
@@ -131,6 +141,8 @@ class RunData:
     def role(self) -> str:
         """What the run is in the audit: the victim, or one of the controls beside it."""
         explicit = self.config.get("role") or self.extract.get("role")
+        if self.cell and self.cell.get("victim"):
+            explicit = BENCH_ROLES.get(str(self.cell.get("role", "victim")), str(self.cell.get("role")))
         if explicit:
             return str(explicit)
         method = self.method
@@ -317,6 +329,10 @@ def load_run(path: Path, root: Path) -> RunData:
     run.metadata = _read_json(path / "metadata.json", run, run.problems)
     run.extract = _read_json(path / "extract.json", run, run.problems)
     run.results = _read_json(path / "results.json", run, run.problems)
+    run.cell = _read_json(path / BENCH_CELL_FILE, run, run.problems)
+    skipped = _read_json(path / BENCH_SKIPPED_FILE, run, run.problems)
+    if skipped:
+        run.problems.append(f"benchmark cell skipped: {skipped.get('reason', 'no reason given')}")
     attribution = run.results.get("attribution")
     run.attribution = attribution if isinstance(attribution, dict) else {}
     for fname in ATTRIBUTION_FILES:
@@ -330,7 +346,7 @@ def load_run(path: Path, root: Path) -> RunData:
 
 
 def _is_run_dir(path: Path) -> bool:
-    if any((path / m).is_file() for m in RUN_MARKERS):
+    if any((path / m).is_file() for m in (*RUN_MARKERS, BENCH_CELL_FILE)):
         return True
     config = path / "config.json"
     if config.is_file():
@@ -491,13 +507,16 @@ def _ks(run: RunData) -> list[int]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _group_runs(runs: Sequence[RunData]) -> dict[tuple[str, str, str, Any], list[RunData]]:
-    """Runs that differ only in their seed: (role, victim, method, steps) -> runs."""
-    groups: dict[tuple[str, str, str, Any], list[RunData]] = defaultdict(list)
+def _group_runs(runs: Sequence[RunData]) -> list[tuple[tuple[str, str, str, Any], list[RunData]]]:
+    """Runs that differ only in their seed (same role, victim, method, steps and pool) -> runs.
+
+    Returns [((role, victim, method, steps), runs)]; runs over different pools are separate groups.
+    """
+    groups: dict[tuple[str, str, str, Any, Any], list[RunData]] = defaultdict(list)
     order = {"victim": 0, "reference victim": 1, "random-init victim": 2, "victim-free prior": 3}
     for run in sorted(runs, key=lambda r: (order.get(r.role, 4), r.victim, r.method, r.steps or 0, r.name)):
-        groups[(run.role, run.victim, run.method, run.steps)].append(run)
-    return groups
+        groups[(run.role, run.victim, run.method, run.steps, run.pool_sha)].append(run)
+    return [(key[:4], members) for key, members in groups.items()]
 
 
 def _mean_of(runs: Sequence[RunData], key: str) -> tuple[float | None, list[float] | None, int]:
@@ -535,7 +554,7 @@ def _headline(data: AuditData) -> str:
                   + ["base rate (sub)", f"P_exact@{kmax}", "base rate (exact)", "AUC (sub)", f"P_sub@{kmax} vs P'",
                      "above base rate?"])
         rows = []
-        for (role, victim, _method, _steps), runs in _group_runs(evaluated).items():
+        for (role, victim, _method, _steps), runs in _group_runs(evaluated):
             base = _mean_of(runs, "base_rate_substructure")[0]
             lo_ci = _mean_of(runs, f"precision_substructure@{kmax}")
             above = "n/a"
@@ -655,8 +674,11 @@ def _markdown_table_html(text: str) -> str | None:
             block.append(line)
             continue
         flush()
-        if line.strip():
-            out.append(f"<p>{_esc(line.strip().lstrip('#').strip())}</p>")
+        text = line.strip()
+        if text.startswith("#"):
+            out.append(f"<h4>{_esc(text.lstrip('#').strip())}</h4>")
+        elif text:
+            out.append(f"<p>{_esc(text)}</p>")
     flush()
     return "\n".join(out) if out else None
 
@@ -667,9 +689,10 @@ def _tables(data: AuditData) -> str:
         parts.append(_missing("No benchmark tables (table.json / table.md from `molleak bench`) in this directory."))
     for rel, parsed, md in data.tables:
         parts.append(f"<h3>Benchmark table: {_esc(rel)}</h3>")
-        rendered = _bench_table_html(parsed) if parsed is not None else None
-        if rendered is None and md:
-            rendered = _markdown_table_html(md)
+        # table.md is the aggregator's own rendering (base rates and controls beside each number)
+        rendered = _markdown_table_html(md) if md else None
+        if rendered is None and parsed is not None:
+            rendered = _bench_table_html(parsed)
         parts.append(rendered or _missing(f"{rel}: table.json / table.md present but in no format this report reads."))
     return "\n".join(parts)
 
@@ -787,27 +810,53 @@ def _victim_panels(data: AuditData) -> dict[str, list[RunData]]:
     return victims
 
 
-def _series_label(run: RunData, runs: Sequence[RunData]) -> str:
-    same = [r for r in runs if r.label == run.label and r.role == run.role]
-    label = run.label if run.role in ("victim",) else f"{run.label} [{run.role}]"
-    return f"{label} seed {run.seed}" if len(same) > 1 else label
+def _panel_groups(runs: Sequence[RunData]) -> list[tuple[str, list[RunData]]]:
+    """The runs of one figure grouped by what they are (role, method, steps), seeds together."""
+    out = []
+    for (role, _victim, _method, _steps), members in _group_runs(runs):
+        label = members[0].label if role == "victim" else f"{members[0].label} [{role}]"
+        out.append((label, members))
+    return out
+
+
+def _precision_group_series(runs: Sequence[RunData], kind: str, label: str):
+    """One series per group: a single run as it is, several seeds as their mean with a min-max band."""
+    from molleak.evaluate.plots import Series
+
+    per = [(s, b) for s, b in (_precision_series(r, kind, label) for r in runs) if s is not None]
+    if not per:
+        return None, None
+    bases = [b for _, b in per if b is not None]
+    base = float(np.mean(bases)) if bases else None
+    if len(per) == 1:
+        return per[0][0], base
+    common = set.intersection(*({int(x) for x in s.x} for s, _ in per))
+    xs = sorted(common)
+    if not xs:
+        return per[0][0], base
+    ys = np.array([[dict(zip((int(x) for x in s.x), s.y, strict=True))[k] for k in xs] for s, _ in per],
+                  dtype=float)
+    return Series(f"{label} (mean of {len(per)} seeds, band min-max)", xs, ys.mean(axis=0), ys.min(axis=0),
+                  ys.max(axis=0), control=per[0][0].control, markers=per[0][0].markers), base
 
 
 def _precision(data: AuditData) -> str:
     from molleak.evaluate.plots import precision_figure
 
-    parts, n_fig = [], 0
+    parts, n_fig, dropped = [], 0, 0
     for victim, runs in _victim_panels(data).items():
+        groups = _panel_groups(runs)
         panels = {}
         for kind in KINDS:
             series, bases = [], []
-            for run in runs:
-                s, base = _precision_series(run, kind, _series_label(run, runs))
+            for label, members in groups:
+                s, base = _precision_group_series(members, kind, label)
                 if s is not None:
                     series.append(s)
-                    if base is not None and run.victim != "none":
+                    if base is not None and members[0].victim != "none":
                         bases.append(base)
             if series:
+                dropped = max(dropped, len(series) - 10)
                 panels[kind] = (series[:10], float(np.mean(bases)) if bases else None)
         if not panels:
             continue
@@ -816,11 +865,13 @@ def _precision(data: AuditData) -> str:
             break
         parts.append(f"<figure>{precision_figure(panels, f'victim: {victim}')}"
                      f"<figcaption>precision@K of every method on victim {_esc(victim)}; dashed lines are "
-                     f"controls, the dotted grey line the pool's base rate; bands are 95% Wilson intervals."
-                     f"</figcaption></figure>")
+                     f"controls, the dotted grey line the pool's base rate; bands are 95% Wilson intervals "
+                     f"(one run) or the range over seeds.</figcaption></figure>")
         n_fig += 1
     if not parts:
         return _missing("No evaluated runs: precision@K needs results.json (run `molleak evaluate`).")
+    if dropped:
+        parts.append(_missing(f"Figures show at most 10 methods each; {dropped} more are only in the tables."))
     if not any(r.labels for r in data.runs):
         parts.append(_missing("Curves are drawn only at the K the evaluation reported: no per-molecule labels were "
                               "written (pass --private to label the pools here)."))
@@ -838,31 +889,35 @@ def _parse_alpha(values: Iterable[str]) -> list[float]:
 
 
 def _alpha(data: AuditData) -> str:
+    """Fig. 3 of the paper: the learned alpha per victim, whole pool against top-K, seeds pooled."""
     from molleak.evaluate.plots import histogram_figure
     from molleak.scoring.base import rank_order
 
-    parts = []
-    for run in data.runs:
-        pool_alpha = _parse_alpha(run.alpha)
+    parts, n_groups = [], 0
+    for (role, victim, _method, _steps), runs in _group_runs(data.runs):
+        pool_alpha, top_alpha = [], []
+        for run in runs:
+            pool_alpha += _parse_alpha(run.alpha)
+            if run.alpha and isinstance(run.seed, int) and run.scores.size == len(run.alpha):
+                top_alpha += _parse_alpha(run.alpha[i] for i in rank_order(run.scores, run.seed)[: run.k])
         if not pool_alpha:
             continue
-        if len(parts) >= MAX_FIGURES:
-            parts.append(_missing(f"More than {MAX_FIGURES} runs with alpha; the rest are left out."))
-            break
-        groups = {"whole pool": pool_alpha}
-        if isinstance(run.seed, int) and run.scores.size:
-            top = rank_order(run.scores, run.seed)[: run.k]
-            groups[f"top-{min(run.k, len(top))}"] = _parse_alpha(run.alpha[i] for i in top)
-        lo, hi = min(pool_alpha), max(pool_alpha)
-        value_range = (0.0, 1.0) if lo >= 0 and hi <= 1 else None
-        fig = histogram_figure(groups, f"victim {run.victim}: {run.label} ({run.name})", "learned alpha",
+        n_groups += 1
+        if n_groups > MAX_FIGURES:
+            continue
+        seeds = f", {len(runs)} seeds pooled" if len(runs) > 1 else ""
+        groups = {"whole pool": pool_alpha, f"top-{runs[0].k}": top_alpha}
+        value_range = (0.0, 1.0) if min(pool_alpha) >= 0 and max(pool_alpha) <= 1 else None
+        fig = histogram_figure(groups, f"victim {victim} [{role}]: {runs[0].label}{seeds}", "learned alpha",
                                value_range=value_range)
         parts.append(f"<figure>{fig}<figcaption>Distribution of alpha (the template/motif mix of the score) "
-                     f"for victim {_esc(run.victim)}, method {_esc(run.method)}: whole pool and top-K."
-                     f"</figcaption></figure>")
+                     f"for victim {_esc(victim)} ({_esc(role)}), method {_esc(runs[0].method)}: whole pool and "
+                     f"top-K.</figcaption></figure>")
     if not parts:
         return _missing("No run recorded alpha values (scores.tsv alpha column): only the adapter and eq1 scores "
                         "have one.")
+    if n_groups > MAX_FIGURES:
+        parts.append(_missing(f"{n_groups - MAX_FIGURES} more alpha distributions are left out."))
     return "\n".join(parts)
 
 
@@ -874,17 +929,19 @@ def _roc(data: AuditData) -> str:
     parts = []
     for victim, runs in _victim_panels(data).items():
         series, min_fpr = [], 1.0
-        for run in runs:
-            lab = run.labels.get("substructure")
-            if lab is None:
+        for label, members in _panel_groups(runs):
+            run = next((r for r in members if "substructure" in r.labels), None)
+            if run is None:
                 continue
+            lab = run.labels["substructure"]
             ok = np.isfinite(run.scores)
             if lab[ok].all() or not lab[ok].any():
                 continue
             fpr, tpr, _ = roc_curve(lab[ok], run.scores[ok])
             auc = float(np.trapezoid(tpr, fpr))
             min_fpr = min(min_fpr, 1.0 / max(1, int((~lab[ok]).sum())))
-            series.append(Series(f"{_series_label(run, runs)} AUC {auc:.3f}", fpr, tpr, control=run.is_control))
+            seed = f" (seed {run.seed} of {len(members)})" if len(members) > 1 else ""
+            series.append(Series(f"{label}{seed} AUC {auc:.3f}", fpr, tpr, control=run.is_control))
         if series:
             parts.append(f"<figure>{roc_figure(series[:10], f'victim: {victim} (substructure labels)', min_fpr)}"
                          f"<figcaption>ROC of each score over the whole pool, FPR on a log axis from 1/negatives."

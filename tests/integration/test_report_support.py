@@ -98,14 +98,7 @@ def write_audit(root: Path) -> Path:
     write_run(root / "prior", method="prior_fp", victim=None, seed=5, alpha=False)
     write_run(root / "unevaluated", method="sa", victim=None, seed=6, alpha=False, evaluate=False, labels=False)
     write_leakage(root / "leakage")
-    bench = root / "bench"
-    bench.mkdir()
-    write_json_atomic(bench / "table.json", {"rows": [
-        {"victim": "victim", "method": "adapter", "K": 50, "precision_substructure": {"mean": 0.8, "ci95": [0.7, 0.9],
-                                                                                     "n": 3}},
-        {"victim": "victim", "method": "random", "K": 50, "precision_substructure": {"mean": 0.5, "ci95": [0.4, 0.6],
-                                                                                    "n": 3}}]})
-    (bench / "table.md").write_text("| victim | method | P |\n|---|---|---|\n| victim | adapter | 0.8 |\n")
+    write_bench(root / "bench")
     return root
 
 
@@ -122,3 +115,29 @@ def write_leakage(out: Path) -> Path:
         "membership": {"rows": rows, "verdict": "victim: " + membership_verdict(rows["victim"], rows["reference"]),
                        "n_members": 200, "n_nonmembers": 200}}))
     return out
+
+
+def write_bench(bench: Path, seeds: int = 2) -> Path:
+    """A bench directory as `molleak bench` lays it out: cells (run dirs + bench_cell.json), plan.json,
+    then `table.json` / `table.md` from the real aggregator (`molleak.bench.aggregate.aggregate`)."""
+    from molleak.bench.aggregate import aggregate
+
+    specs = {"attack": ("adapter", "zoo_gin", "victim"), "reference": ("adapter", "zoo_gin", "reference"),
+             "untrained": ("adapter", "zoo_gin", "untrained"), "prior": ("prior_fp", None, "victim")}
+    columns = {}
+    for col, (method, victim, role) in specs.items():
+        spec = {"method": method, "steps": 1, "victim": victim, "role": role, "aux": "aux", "options": {},
+                "budget": None, "tag": ""}
+        who = "nov" if victim is None else f"{victim}.{role}"
+        cells = [f"{who}-s1-{method}-aux-seed{seed}" for seed in range(seeds)]
+        for seed, cid in enumerate(cells):
+            ckpt = None if victim is None else f"/b/models/{victim}.{role}.pt"
+            write_run(bench / "cells" / cid, method=method, victim=ckpt, seed=100 * seed + len(columns),
+                      alpha=method == "adapter")
+            write_json_atomic(bench / "cells" / cid / "bench_cell.json", {"cell": cid, "seed": seed, **spec})
+        columns[col] = {"spec": spec, "cells": cells}
+    write_json_atomic(bench / "plan.json", {"suites": {"table1": [{"key": {"victim": "zoo_gin", "steps": 1,
+                                                                           "method": "adapter"},
+                                                                   "columns": columns}]}})
+    aggregate(bench, n_boot=50)
+    return bench
