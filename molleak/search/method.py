@@ -39,7 +39,7 @@ from molleak.extract import METHODS, AttackContext, MethodOutput, rank_pool
 from molleak.runs import write_atomic
 from molleak.scoring.adapter import Adapter, adapter_loss
 from molleak.scoring.base import StepTable, heavy_atoms, heldout_split, molecule_max, roc_auc
-from molleak.search.agent import PolicySearch, Reward, SearchConfig, curve_tsv, provenance
+from molleak.search.agent import PolicySearch, Reward, SearchConfig, curve_tsv, provenance, torch_threads
 from molleak.search.env import ActionSpace, Episode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,8 +59,8 @@ class AdapterReward(Reward):
         budget: the most victim molecules this search may compute (None: unlimited).
     """
 
-    def __init__(self, victim: Victim, budget: int | None):
-        self.victim, self.budget = victim, budget
+    def __init__(self, victim: Victim, budget: int | None, threads: int = 1):
+        self.victim, self.budget, self.threads = victim, budget, threads
         self.model: Adapter | None = None
         self.emb: dict[str, np.ndarray] = {}
         self.n_atoms: dict[str, float] = {}
@@ -89,10 +89,11 @@ class AdapterReward(Reward):
             return
         t0 = time.perf_counter()
         before = int(self.victim.queries)
-        out = self.victim.embed(todo)
+        with torch_threads(self.threads):
+            out = self.victim.embed(todo)
         self.queries += int(self.victim.queries) - before
         self.emb.update(zip(todo, out, strict=True))
-        self.n_atoms.update(zip(todo, heavy_atoms(todo), strict=True))
+        self.n_atoms.update(zip(todo, heavy_atoms(todo).tolist(), strict=True))
         self.seconds_embed += time.perf_counter() - t0
 
     def __call__(self, episodes: Sequence[Episode]) -> np.ndarray:
@@ -181,7 +182,7 @@ def fit_step_adapter(records: list[CandidateRecord], labels: dict[str, bool], em
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    info = {"heldout_auc": best_auc if use_held else None, "best_step": best_step if use_held else steps,
+    info = {"heldout_auc": float(best_auc) if use_held else None, "best_step": best_step if use_held else steps,
             "n_molecules": len(smiles), "n_records": len(records), "positive_rate": float(y.mean()),
             "heldout_auc_history": history}
     return model, info
@@ -217,7 +218,7 @@ def search_method(ctx: AttackContext, options: dict[str, Any], learn: bool) -> M
     if ctx.budget is None and run["max_updates"] is None:
         raise MolleakError("the search methods need a victim-query budget (--budget) or a max_updates option")
     space = ActionSpace.from_vocabulary(ctx.vocab, ctx.templates)
-    reward = AdapterReward(ctx.victim, ctx.budget)
+    reward = AdapterReward(ctx.victim, ctx.budget, cfg.threads)
     search = PolicySearch(space, ctx.steps, reward, cfg, ctx.seed)
     ckpt = None if ctx.work_dir is None else ctx.work_dir / CHECKPOINT_FILE
     t_start = time.perf_counter()
