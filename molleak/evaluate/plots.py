@@ -50,7 +50,7 @@ def figure_svg(fig) -> str:
     plt = _pyplot()
     buf = io.StringIO()
     try:
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        fig.savefig(buf, format="svg")
     finally:
         plt.close(fig)
     text = buf.getvalue()
@@ -82,7 +82,7 @@ def precision_figure(panels: Mapping[str, tuple[Sequence[Series], float | None]]
         title: the figure title (the victim).
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False, layout="constrained")
     for ax, (kind, (series, base)) in zip(axes[0], panels.items(), strict=True):
         _draw_series(ax, series)
         if base is not None and np.isfinite(base):
@@ -101,7 +101,7 @@ def histogram_figure(groups: Mapping[str, Sequence[float]], title: str, xlabel: 
                      bins: int = 20, value_range: tuple[float, float] | None = (0.0, 1.0)) -> str:
     """Overlaid density histograms (e.g. the learned alpha of the whole pool and of the top-K)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.3))
+    fig, ax = plt.subplots(figsize=(5.6, 3.3), layout="constrained")
     for i, (label, values) in enumerate(groups.items()):
         v = np.asarray(values, dtype=float)
         v = v[np.isfinite(v)]
@@ -120,7 +120,7 @@ def histogram_figure(groups: Mapping[str, Sequence[float]], title: str, xlabel: 
 def roc_figure(series: Sequence[Series], title: str, min_fpr: float) -> str:
     """ROC curves with the FPR axis log-scaled (low-FPR behaviour is what matters), chance as y = x."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
     lo = max(min_fpr, 1e-6)
     for i, s in enumerate(series):
         x, y = np.asarray(s.x, dtype=float), np.asarray(s.y, dtype=float)
@@ -147,7 +147,7 @@ def curve_figure(x: Sequence[float], columns: Mapping[str, Sequence[float]], xla
     """One small panel per column against a shared x (e.g. the policy's learning curve by query count)."""
     plt = _pyplot()
     n = len(columns)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False, layout="constrained")
     for i, (ax, (name, y)) in enumerate(zip(axes[0], columns.items(), strict=True)):
         ax.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), color=_COLOURS[i % len(_COLOURS)],
                 linewidth=1.3)
