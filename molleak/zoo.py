@@ -35,8 +35,8 @@ ZOO_VICTIMS = (*ZOO_STRATEGIES, REGRESSION)
 
 #: default epochs per strategy, chosen so the `standard` tier (50k molecules) zoo fits 90 minutes on
 #: 2 CPU cores; measured seconds per epoch and the arithmetic are in docs/benchmarks/zoo.md
-DEFAULT_EPOCHS = {"attrmask": 1, "contextpred": 1, "edgepred": 1, "infograph": 1, "graphcl": 1, "simgrace": 1,
-                  "graphmae": 1, "molebert": 2, "grover": 1}
+DEFAULT_EPOCHS = {"attrmask": 2, "contextpred": 2, "edgepred": 2, "infograph": 2, "graphcl": 2, "simgrace": 2,
+                  "graphmae": 2, "molebert": 3, "grover": 2}
 FINETUNE_EPOCHS = 30
 
 
