@@ -132,7 +132,7 @@ class SearchConfig:
     learn: bool = True
     curve_k: int = 200
     failed_reward: float | None = None  # None: -steps (below any adapter score)
-    repeat_penalty: float = 0.5
+    repeat_penalty: float = 2.0
     threads: int = 1
 
 
