@@ -143,16 +143,18 @@ def roc_figure(series: Sequence[Series], title: str, min_fpr: float) -> str:
     return figure_svg(fig)
 
 
-def curve_figure(x: Sequence[float], columns: Mapping[str, Sequence[float]], xlabel: str, title: str) -> str:
-    """One small panel per column against a shared x (e.g. the policy's learning curve by query count)."""
+def curve_figure(panels: Mapping[str, Sequence[Series]], xlabel: str, title: str) -> str:
+    """One small panel per quantity against a shared x, one line per run (e.g. policy vs random search)."""
     plt = _pyplot()
-    n = len(columns)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False, layout="constrained")
-    for i, (ax, (name, y)) in enumerate(zip(axes[0], columns.items(), strict=True)):
-        ax.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), color=_COLOURS[i % len(_COLOURS)],
-                linewidth=1.3)
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.8 * n, 3.1), squeeze=False, layout="constrained")
+    for ax, (name, series) in zip(axes[0], panels.items(), strict=True):
+        for i, s in enumerate(series):
+            ax.plot(np.asarray(s.x, dtype=float), np.asarray(s.y, dtype=float), color=_COLOURS[i % len(_COLOURS)],
+                    linestyle="--" if s.control else "-", linewidth=1.3, label=s.label)
         ax.set_xlabel(xlabel)
         ax.set_title(name)
         ax.grid(alpha=0.3)
+        ax.legend(loc="best")
     fig.suptitle(title)
     return figure_svg(fig)

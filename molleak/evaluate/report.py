@@ -961,24 +961,33 @@ def _roc(data: AuditData) -> str:
 
 
 def _learning_curve(data: AuditData) -> str:
-    from molleak.evaluate.plots import curve_figure
+    """Per victim, the search curves (`curve.tsv`) of every run that wrote one, against victim queries."""
+    from molleak.evaluate.plots import Series, curve_figure
 
-    parts = []
+    by_victim: dict[str, list[RunData]] = defaultdict(list)
     for run in data.runs:
-        if run.curve is None:
+        if run.curve is not None:
+            by_victim[run.victim].append(run)
+    parts = []
+    for victim, runs in list(by_victim.items())[:MAX_FIGURES]:
+        panels: dict[str, list[Series]] = defaultdict(list)
+        x_names = set()
+        for run in runs:
+            header, rows = run.curve
+            arr = np.array(rows, dtype=float).reshape(len(rows), len(header))
+            x_name = next((h for h in ("queries", "query", "episodes", "update", "step") if h in header), header[0])
+            x_names.add(x_name)
+            xi = header.index(x_name)
+            label = f"{run.label} seed {run.seed}" if len(runs) > 1 else run.label
+            for j, h in enumerate(header):
+                if j != xi and h not in ("update", "episodes", "step", "failed") and np.isfinite(arr[:, j]).any():
+                    panels[h].append(Series(label, arr[:, xi], arr[:, j], control=run.method != "policy"))
+        if not panels:
             continue
-        header, rows = run.curve
-        arr = np.array(rows, dtype=float)
-        x_name = next((h for h in ("queries", "query", "episodes", "update", "step") if h in header), header[0])
-        xi = header.index(x_name)
-        columns = {h: arr[:, j] for j, h in enumerate(header)
-                   if j != xi and h not in ("update", "episodes", "step") and np.isfinite(arr[:, j]).any()}
-        if not columns:
-            continue
-        fig = curve_figure(arr[:, xi], dict(list(columns.items())[:4]), x_name,
-                           f"{run.label} on victim {run.victim} ({run.name}/{run.curve_file})")
-        parts.append(f"<figure>{fig}<figcaption>The policy's learning curve against {_esc(x_name)}."
-                     f"</figcaption></figure>")
+        fig = curve_figure(dict(list(panels.items())[:4]), " / ".join(sorted(x_names)), f"victim: {victim}")
+        files = ", ".join(f"{r.name}/{r.curve_file}" for r in runs)
+        parts.append(f"<figure>{fig}<figcaption>Search curves against victim queries ({_esc(files)}): the "
+                     f"policy solid, other searches (random search) dashed.</figcaption></figure>")
     if not parts:
         has_policy = any(r.method == "policy" for r in data.runs)
         return _missing("A policy run is present but wrote no learning-curve file." if has_policy else
