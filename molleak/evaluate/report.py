@@ -590,12 +590,13 @@ def _headline(data: AuditData) -> str:
 
 
 def _verdicts(data: AuditData) -> list[tuple[str, str]]:
-    out = []
+    """Every verdict sentence of the attribution results, each once (an audit may store one twice)."""
+    out: dict[str, str] = {}
     for src, obj in [(r.name, r.attribution) for r in data.runs if r.attribution] + data.attribution_files:
         for key, value in _walk_items(obj):
             if "verdict" in key.lower() and isinstance(value, str):
-                out.append((f"{src}: {key}", value))
-    return out
+                out.setdefault(value, f"{src}: {key}")
+    return [(src, verdict) for verdict, src in out.items()]
 
 
 def _walk_items(obj: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -799,8 +800,14 @@ def _victim_panels(data: AuditData) -> dict[str, list[RunData]]:
     """victim -> its runs plus the victim-free runs over the same pool (drawn beside it as controls)."""
     victims: dict[str, list[RunData]] = defaultdict(list)
     free = [r for r in data.runs if r.victim == "none"]
+    audited = {r.victim for r in data.runs if r.role == "victim" and r.victim != "none"}
     for run in data.runs:
-        if run.victim != "none":
+        if run.victim == "none":
+            continue
+        # with one audited victim, its control victims' runs are drawn beside it rather than apart
+        if len(audited) == 1 and run.role in ("reference victim", "random-init victim"):
+            victims[next(iter(audited))].append(run)
+        else:
             victims[run.victim].append(run)
     for runs in victims.values():
         pools = {r.pool_sha for r in runs}
@@ -1107,6 +1114,9 @@ class ReportSummary:
     evaluated: int
     victims: int
     missing: list[str]
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 def _missing_sections(html_sections: dict[str, str]) -> list[str]:

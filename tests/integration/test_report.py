@@ -230,3 +230,22 @@ def test_write_is_atomic_and_refuses_a_directory(tmp_path, audit_dir):
     assert out.is_file() and [p.name for p in tmp_path.iterdir()] == ["r.html"]
     with pytest.raises(MolleakError, match="is a directory"):
         write_report(audit_dir / "victim_adapter", tmp_path, command="pytest")
+
+
+def test_demo_layout_draws_controls_beside_the_one_victim(tmp_path):
+    from test_report_support import write_audit_layout
+
+    page, data, missing = build_report(write_audit_layout(tmp_path), command="pytest")
+    assert {r.role for r in data.runs} == {"victim", "reference victim", "random-init victim", "victim-free prior"}
+    assert "attribution" not in missing
+    p = parse(page)
+    assert p.svgs["precision"] == 1 and p.svgs["roc"] == 1
+    precision = page[page.index('<section id="precision">'):page.index('<section id="alpha">')]
+    for label in ("adapter, 1-step</text>", "[reference victim]", "[random-init victim]", "[victim-free prior]"):
+        assert label in precision, label
+    summary = " ".join(p.text["summary"])
+    # each verdict once, though the membership verdict is stored in attribution.json and leakage.json
+    assert summary.count("leakage detected: the victim prefers private-only hits") == 1
+    assert summary.count("membership") >= 1 and summary.count("victim AUC") == 1
+    attribution = " ".join(p.text["attribution"])
+    assert "private_only.difference" in attribution and "0.080 [0.010, 0.150]" in attribution

@@ -141,3 +141,16 @@ def write_bench(bench: Path, seeds: int = 2) -> Path:
                                                                    "columns": columns}]}})
     aggregate(bench, n_boot=50)
     return bench
+
+
+def write_audit_layout(root: Path) -> Path:
+    """The layout of `molleak.audit` (the demo): runs/one_step/<method>[@control], attribution.json, leakage/."""
+    one = root / "runs" / "one_step"
+    write_run(one / "adapter", method="adapter", victim=str(root / "models/victim.pt"), seed=0)
+    write_run(one / "prior_fp", method="prior_fp", victim=None, seed=0, alpha=False)
+    write_run(one / "adapter@reference", method="adapter", victim=str(root / "models/reference.pt"), seed=0)
+    write_run(one / "adapter@untrained", method="adapter", victim=str(root / "models/untrained.pt"), seed=0)
+    leakage = json.loads((write_leakage(root / "leakage") / "leakage.json").read_text())
+    write_json_atomic(root / "attribution.json", {"one_step": attribution_example(),
+                                                  "membership": leakage["membership"]})
+    return root
