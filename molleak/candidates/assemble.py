@@ -37,9 +37,16 @@ def as_mol(mol_or_smiles: Chem.Mol | str) -> Chem.Mol | None:
         return Chem.MolFromSmiles(mol_or_smiles)
 
 
-def open_points(mol: Chem.Mol) -> list[int]:
-    """Indices of the dummy atoms (attachment points) of `mol`, in atom order."""
-    return [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
+def open_points(mol: Chem.Mol | str) -> list[int]:
+    """Indices of the dummy atoms (attachment points) of `mol` (a Mol or SMILES), in atom order.
+
+    Raises:
+        ValueError: a SMILES that does not parse.
+    """
+    m = as_mol(mol)
+    if m is None:
+        raise ValueError(f"molecule does not parse: {mol!r}")
+    return [a.GetIdx() for a in m.GetAtoms() if a.GetAtomicNum() == 0]
 
 
 def motif_points(motif: Chem.Mol | str) -> list[int]:
