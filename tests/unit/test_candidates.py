@@ -240,3 +240,11 @@ def test_bad_enumeration_arguments():
         enumerate_pool(HAND, steps=1, templates=[7])
     with pytest.raises(MolleakError, match="steps"):
         enumerate_pool(HAND, steps=3)
+
+
+def test_brics_fragments_cut_at_a_double_bond_are_dropped():
+    # BRICS cuts the olefin C=C of both molecules (its rule 7): those fragments cannot be re-made by a
+    # single-bond attach, so they are dropped and counted (method.md section 10).
+    vocab = mine_vocabulary(["c1ccc(C=Cc2ccccc2)cc1", "CCCC=CCCC(=O)NC"], n_templates=5, n_motifs=10, workers=1)
+    assert vocab.meta["skipped"]["motif_cut_not_single"] == 4
+    assert vocab.motifs == ["CN[*:1]"]
