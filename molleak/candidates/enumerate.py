@@ -253,10 +253,10 @@ def iter_record_lines(
         _PIECES = _Pieces(vocab)
     _VOCAB_SMILES = (list(vocab.templates), list(vocab.motifs))
     jobs = [(steps, u, verify) for u in _units(vocab, steps, tlist)]
+    pool = None
     try:
         if workers == 1 or len(jobs) < 2:
             results: Iterator = map(_run_unit, jobs)
-            pool = None
         else:
             pool = mp.get_context("fork").Pool(workers)
             results = pool.imap(_run_unit, jobs, chunksize=1 if steps == 1 else 4)
@@ -272,7 +272,7 @@ def iter_record_lines(
             pool.close()
             pool.join()
     finally:
-        if workers > 1 and len(jobs) >= 2 and pool is not None:
+        if pool is not None:  # stops the workers if the consumer stopped early or failed
             pool.terminate()
         _PIECES = None
         _VOCAB_SMILES = None
