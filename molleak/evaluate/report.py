@@ -551,10 +551,18 @@ def _headline(data: AuditData) -> str:
         ks = sorted({k for r in evaluated for k in _ks(r)}) or [50, 100, 200]
         kmax = ks[-1]
         header = (["role", "victim", "method", "seeds"] + [f"P_sub@{k} [95% CI]" for k in ks]
-                  + ["base rate (sub)", f"P_exact@{kmax}", "base rate (exact)", "AUC (sub)", f"P_sub@{kmax} vs P'",
-                     "above base rate?"])
+                  + ["base rate (sub)", f"P_exact@{kmax}", "base rate (exact)", "AUC (sub)",
+                     f"P_sub@{kmax} against P' (reference set)", f"victim-free prior P_sub@{kmax} (same pool)",
+                     f"P_sub@{kmax} above base rate?"])
+        priors: dict[Any, list[float]] = defaultdict(list)
+        for r in evaluated:
+            value = r.results.get(f"precision_substructure@{kmax}")
+            if r.role == "victim-free prior" and isinstance(value, int | float):
+                priors[r.pool_sha].append(float(value))
         rows = []
         for (role, victim, _method, _steps), runs in _group_runs(evaluated):
+            same_pool = priors.get(runs[0].pool_sha, [])
+            prior = "n/a (no prior on this pool)" if not same_pool else _num(max(same_pool))
             base = _mean_of(runs, "base_rate_substructure")[0]
             lo_ci = _mean_of(runs, f"precision_substructure@{kmax}")
             above = "n/a"
@@ -568,7 +576,7 @@ def _headline(data: AuditData) -> str:
                         + [_fmt_group(runs, f"precision_substructure@{k}") for k in ks]
                         + [_num(base), _fmt_group(runs, f"precision_exact@{kmax}"),
                            _num(_mean_of(runs, "base_rate_exact")[0]), _fmt_group(runs, "auc"),
-                           _num(float(np.mean(ref))) if ref else "n/a (no --bank reference=...)", above])
+                           _num(float(np.mean(ref))) if ref else "n/a (no --bank reference=...)", prior, above])
         parts.append(_table(header, rows, "headline"))
         roles = {r.role for r in evaluated}
         absent = [c for c in ("victim-free prior", "random-init victim", "reference victim") if c not in roles]
