@@ -88,6 +88,7 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--methods", default=",".join(BUDGETED))
     p.add_argument("--no-full", action="store_true", help="skip the unrestricted adapter enumerate-and-rank")
+    p.add_argument("--full-seeds", help="seeds of the unrestricted run (default: --seeds)")
     p.add_argument("--table3", action="store_true", help="also time qed, sa, mlp over the pool (Table 3)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
     p.add_argument("--out", type=Path, required=True)
@@ -112,7 +113,7 @@ def main() -> None:
             for seed in seeds:
                 rows.append(_run(args, method, seed, budget, args.out / f"{method}_q{budget}_s{seed}", pool))
     if not args.no_full:
-        for seed in seeds:
+        for seed in [int(s) for s in args.full_seeds.split(",")] if args.full_seeds else seeds:
             rows.append(_run(args, "adapter", seed, None, args.out / f"adapter_full_s{seed}", pool))
     table3: list[dict] = []
     if args.table3:

@@ -133,6 +133,7 @@ class SearchConfig:
     curve_k: int = 200
     failed_reward: float | None = None  # None: -steps (below any adapter score)
     repeat_penalty: float = 2.0
+    min_new_fraction: float = 0.1
     threads: int = 1
 
 
@@ -161,6 +162,7 @@ class PolicySearch:
         self.episodes = 0
         self.failed_reward = -float(max_steps) if config.failed_reward is None else float(config.failed_reward)
         self.stopped = False
+        self.entropy_coef = float(config.entropy)
 
     # -- one batch -------------------------------------------------------------------------
     def _play(self, n: int) -> tuple[list[Episode], list[list[tuple]], torch.Tensor | None]:
@@ -211,6 +213,13 @@ class PolicySearch:
         for k in keep_ok:
             ep = episodes[k]
             self.archive.add(ep.smiles, float(rewards[k]), self.updates, queries, provenance(ep))
+        new_fraction = (len(self.archive) - n_before) / len(keep_ok)
+        if new_fraction < self.config.min_new_fraction:
+            # an on-policy learner that only regenerates known molecules gets no signal towards new
+            # ones (the repeat penalty is then the same for the whole batch): widen its sampling
+            self.entropy_coef = min(1.0, 1.5 * self.entropy_coef)
+        else:
+            self.entropy_coef = max(float(self.config.entropy), 0.95 * self.entropy_coef)
         if self.policy is not None:
             with torch_threads(self.config.threads):
                 self._learn([episodes[k] for k in keep], [trace[k] for k in keep], learn_rewards[keep], t_logp[keep])
@@ -220,7 +229,7 @@ class PolicySearch:
                            "mean_reward": float(np.mean(rewards[keep_ok])), "archive": len(self.archive),
                            "new": len(self.archive) - n_before,
                            f"top{self.config.curve_k}_mean": self.archive.top_mean(self.config.curve_k),
-                           "failed": self.env.n_failed})
+                           "failed": self.env.n_failed, "entropy_coef": self.entropy_coef})
         return not self.stopped
 
     def _learn(self, episodes: list[Episode], trace: list[list[tuple]], rewards: np.ndarray,
@@ -243,7 +252,7 @@ class PolicySearch:
             policy_loss = policy_loss - (adv * logp_t).mean()
             ent_term = ent_term + ent_t.mean()
             value_loss = ((val_t - ret_t) / scale).pow(2).mean()
-        loss = policy_loss + self.config.value_coef * value_loss - self.config.entropy * ent_term
+        loss = policy_loss + self.config.value_coef * value_loss - self.entropy_coef * ent_term
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), 5.0)
@@ -274,6 +283,7 @@ class PolicySearch:
             "rng": _jsonable_rng(self.rng),
             "archive": self.archive.state(), "curve": list(self.curve), "updates": self.updates,
             "episodes": self.episodes, "failed": self.env.n_failed, "stopped": self.stopped,
+            "entropy_coef": self.entropy_coef,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -287,6 +297,7 @@ class PolicySearch:
         self.archive = Archive.from_state(state["archive"])
         self.curve, self.updates, self.episodes = list(state["curve"]), int(state["updates"]), int(state["episodes"])
         self.env.n_failed = int(state["failed"])
+        self.entropy_coef = float(state["entropy_coef"])
         self.stopped = False  # a resumed run may have a larger budget
 
 

@@ -84,7 +84,7 @@ def test_archive_keeps_best_reward_and_first_find():
 
 def _run(space, learn: bool, seed: int, updates: int = 25) -> PolicySearch:
     torch.set_num_threads(1)
-    s = PolicySearch(space, 2, FunctionReward(planted), SearchConfig(batch=32, learn=learn, lr=3e-3, hidden=32, repeat_penalty=0.0,
+    s = PolicySearch(space, 2, FunctionReward(planted), SearchConfig(batch=32, learn=learn, lr=3e-3, hidden=32, repeat_penalty=0.0, min_new_fraction=0.0,
                                                                        layers=2), seed=seed)
     s.run(max_updates=updates)
     return s
@@ -112,7 +112,7 @@ def test_checkpoint_resume_continues_identically(space):
     buf = __import__("io").BytesIO()
     torch.save(state, buf)
     buf.seek(0)
-    resumed = PolicySearch(space, 2, FunctionReward(planted), SearchConfig(batch=32, learn=True, lr=3e-3, hidden=32, repeat_penalty=0.0,
+    resumed = PolicySearch(space, 2, FunctionReward(planted), SearchConfig(batch=32, learn=True, lr=3e-3, hidden=32, repeat_penalty=0.0, min_new_fraction=0.0,
                                                                            layers=2), seed=1)
     resumed.load_state(torch.load(buf, weights_only=True))
     resumed.run(max_updates=8)
