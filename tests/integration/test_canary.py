@@ -1,0 +1,71 @@
+"""Canary positive control: the membership pipeline end to end on tiny data.
+
+Two parts. (1) A victim whose embedding function is sharp exactly at the canaries (a lookup-table
+memoriser around a real GIN) must be detected: this is the power the score is designed for, and it
+fails if neighbours, owners or calibration are wired wrong. (2) The trained-GNN canary grid runs,
+resumes from its cells, and its null (the reference victim, which saw neither canaries nor
+non-members) stays at chance. Whether a *trained* AttrMasking GIN memorises canaries enough to be
+detected is a measurement, not a unit test: see docs/benchmarks/leakage.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from molleak.chem import canonical_smiles
+from molleak.evaluate.membership import membership_audit
+from molleak.leakage import run_canary
+from molleak.models.victim import Victim
+
+
+class MemorisingVictim:
+    """A real victim plus a large, molecule-specific offset for each memorised molecule."""
+
+    def __init__(self, base: Victim, memorised: list[str], scale: float = 5.0, seed: int = 0):
+        self.base = base
+        rng = np.random.default_rng(seed)
+        self.offsets = {canonical_smiles(s): scale * rng.normal(size=base.dim) for s in memorised}
+
+    def embed(self, smiles):
+        emb = self.base.embed(smiles).astype(np.float64)
+        for i, s in enumerate(smiles):
+            off = self.offsets.get(canonical_smiles(s))
+            if off is not None:
+                emb[i] += off
+        return emb
+
+
+def test_memorised_canaries_are_detected(tiny_victim, moses_sample):
+    canaries, nonmembers = moses_sample[2000:2060], moses_sample[2060:2120]
+    base = Victim.from_checkpoint(tiny_victim)
+    victim = MemorisingVictim(base, canaries)
+    reference = Victim.from_checkpoint(tiny_victim)  # same weights, never memorised anything
+    audit = membership_audit(victim, canaries, nonmembers, {"reference": reference}, n_neighbours=4, n_boot=200)
+    calibrated = audit["rows"]["victim-minus-reference"]
+    assert calibrated["auc"].value > 0.95 and calibrated["auc"].lo > 0.5
+    assert calibrated["tpr_at_fpr"][0.01].value > 0.5
+    assert audit["rows"]["reference"]["auc"].covers(0.5)
+    assert audit["verdict"].startswith("victim-minus-reference: membership detected")
+
+
+def test_canary_grid_runs_resumes_and_keeps_the_null(tiny_tier, tmp_path):
+    kw = {"repeats": [4], "epochs": [2], "n_private": 30, "n_canaries": 10, "encoder_config":
+          {"num_layers": 2, "emb_dim": 16}, "batch_size": 16, "n_neighbours": 4, "n_boot": 100, "seed": 0}
+    res = run_canary(tiny_tier, tmp_path, **kw)
+    (cell,) = res["cells"]
+    assert (cell["repeats"], cell["epochs"]) == (4, 2)
+    rows = cell["canaries"]["rows"]
+    assert set(rows) == {"victim", "reference", "victim-minus-reference"}
+    assert cell["canaries"]["n_members"] == 10 and cell["canaries"]["n_nonmembers"] == 10
+    ref_auc = rows["reference"]["auc"]
+    assert ref_auc["lo"] <= 0.5 <= ref_auc["hi"]
+    victim_ckpt = tmp_path / "models" / "r4_e2_victim.pt"
+    prov = Victim.from_checkpoint(victim_ckpt).provenance
+    assert prov["n_train"] == 30 + 4 * 10 and prov["train_file"] == "private+canaries x4"
+    saved = json.loads((tmp_path / "cells" / "r4_e2.json").read_text())
+    mtime = victim_ckpt.stat().st_mtime
+    again = run_canary(tiny_tier, tmp_path, **kw)  # resumes: reads the cell, trains nothing
+    assert victim_ckpt.stat().st_mtime == mtime
+    assert again["cells"][0]["canaries"]["rows"] == saved["canaries"]["rows"]
