@@ -132,10 +132,18 @@ def main() -> int:
                 out = Path(tmp) / "pool2.tsv"
                 st = write_enumeration(vocab, out, steps=2, templates=[t_big], workers=workers)
                 size = out.stat().st_size
-                if "label" not in args.skip:
-                    from molleak.candidates.pool import iter_pool
+                from molleak.candidates.assemble import apply_actions, finalize
+                from molleak.candidates.pool import iter_pool
 
-                    two_smiles = list(dict.fromkeys(r.smiles for r in iter_pool(out)))
+                records = list(iter_pool(out))
+                if "label" not in args.skip:
+                    two_smiles = list(dict.fromkeys(r.smiles for r in records))
+                sample = random.Random(args.seed).sample(records, min(2000, len(records)))
+                bad = sum(finalize(apply_actions(vocab.templates[r.template], r.actions, vocab.motifs)) != r.smiles
+                          for r in sample)
+                del records
+                print(f"[two-step] {len(sample)} sampled records rebuilt with attach + finalize: {bad} differ",
+                      flush=True)
             per_rec = st.seconds / st.records
             ref_per_rec = REFERENCE_SECONDS / REFERENCE_RECORDS
             print(f"[two-step] template {t_big} {vocab.templates[t_big]} (4 sites): records {st.records}, unique "
