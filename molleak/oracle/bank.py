@@ -30,6 +30,8 @@ from molleak.runs import sha256_lines
 log = logging.getLogger(__name__)
 
 FP_BITS = 2048
+MAX_DECODED = 250_000  # decoded RDKit molecules take about 5 kB each: keep at most ~1.2 GB of them
+_TRANSPOSE_BLOCK = 1 << 16  # molecules per block when building the columns (a multiple of 64)
 INDEX_VERSION = 1  # bump when the index layout or fingerprint changes: old cache files are ignored
 
 
@@ -77,10 +79,10 @@ def _index_chunk(smiles: list[str]) -> tuple[np.ndarray, list[bytes | None], lis
     with rdkit_quiet():
         mols = [Chem.MolFromSmiles(s) for s in smiles]
     ok = [m for m in mols if m is not None]
-    bits = np.zeros((len(smiles), FP_BITS), dtype=bool)
+    bits = np.zeros((len(smiles), FP_BITS // 8), dtype=np.uint8)  # row-packed: 256 bytes per molecule
     if ok:
         rows = [i for i, m in enumerate(mols) if m is not None]
-        bits[rows] = pattern_bits(ok)
+        bits[rows] = np.packbits(pattern_bits(ok), axis=1)
     binaries = [m.ToBinary() if m is not None else None for m in mols]
     # Re-canonicalise: the bank may be given non-canonical SMILES, and exact keys must be canonical.
     keys = [exact_key(m, Chem.MolToSmiles(m)) if m is not None else None for m in mols]
@@ -166,7 +168,7 @@ class Bank:
                 parts = pool.map(_index_chunk, parts_in)
         else:
             parts = [_index_chunk(p) for p in parts_in]
-        bits = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, FP_BITS), bool)
+        bits = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, FP_BITS // 8), np.uint8)
         binaries = [b for p in parts for b in p[1]]
         keys = [k for p in parts for k in p[2]]
         self._set_index(bits, binaries, keys)
@@ -177,17 +179,23 @@ class Bank:
                            "cpu_seconds": worker_cpu + time.process_time() - cpu0}
         return self
 
-    def _set_index(self, bits: np.ndarray, binaries: list[bytes | None], keys: list[str | None]) -> None:
+    def _set_index(self, rows: np.ndarray, binaries: list[bytes | None], keys: list[str | None]) -> None:
+        """Index from row-packed fingerprints (uint8 [n, FP_BITS / 8], big-endian bits as np.packbits)."""
         self.n_invalid = sum(b is None for b in binaries)
         if self.n_invalid:
             log.warning("%s: %d SMILES do not parse and can match nothing", self.name, self.n_invalid)
-        n = bits.shape[0]
+        n = rows.shape[0]
         words = (n + 63) // 64
-        padded = np.zeros((FP_BITS, words * 64), dtype=bool)
-        padded[:, :n] = bits.T
+        columns = np.zeros((FP_BITS, words * 8), dtype=np.uint8)
         # Column b holds bank molecule k at bit (k % 64) of word k // 64 (little-endian bit order).
-        self._columns = np.packbits(padded, axis=1, bitorder="little").view(np.uint64)
-        self._bit_freq = bits.sum(axis=0)
+        # Transposed in blocks so a large bank never needs an unpacked [n, FP_BITS] matrix at once.
+        block = _TRANSPOSE_BLOCK
+        for start in range(0, n, block):
+            dense = np.unpackbits(rows[start : start + block], axis=1)[:, :FP_BITS].astype(bool)
+            packed = np.packbits(dense.T, axis=1, bitorder="little")
+            columns[:, start // 8 : start // 8 + packed.shape[1]] = packed
+        self._columns = columns.view(np.uint64)
+        self._bit_freq = np.bitwise_count(self._columns).sum(axis=1, dtype=np.int64)
         self._binaries = binaries
         self._mols = [None] * n
         self._exact = {k for k in keys if k is not None}
@@ -200,7 +208,7 @@ class Bank:
         lengths = np.array([len(b) if b is not None else -1 for b in binaries], dtype=np.int64)
         blob = np.frombuffer(b"".join(b for b in binaries if b is not None), dtype=np.uint8)
         buf = io.BytesIO()
-        np.savez(buf, bits=np.packbits(bits, axis=1), lengths=lengths, blob=blob,
+        np.savez(buf, bits=bits, lengths=lengths, blob=blob,
                  keys=np.array(["" if k is None else k for k in keys]),
                  smiles_sha256=np.array(self.sha256))
         try:
@@ -212,7 +220,7 @@ class Bank:
         with np.load(path, allow_pickle=False) as data:
             if str(data["smiles_sha256"]) != self.sha256:
                 raise ValueError("sha256 mismatch")
-            bits = np.unpackbits(data["bits"], axis=1)[:, :FP_BITS].astype(bool)
+            bits = data["bits"]
             lengths = data["lengths"]
             blob = data["blob"].tobytes()
             keys = [k or None for k in data["keys"].tolist()]
@@ -232,16 +240,24 @@ class Bank:
     # queries
 
     def mol(self, k: int) -> Chem.Mol | None:
-        """Bank molecule k (decoded on first use)."""
+        """Bank molecule k (decoded on first use; kept only for banks up to MAX_DECODED molecules)."""
         assert self._mols is not None and self._binaries is not None
         m = self._mols[k]
         if m is None and self._binaries[k] is not None:
-            m = self._mols[k] = Chem.Mol(self._binaries[k])
+            m = Chem.Mol(self._binaries[k])
+            if len(self._mols) <= MAX_DECODED:
+                self._mols[k] = m
         return m
 
     def decode_all(self) -> None:
-        """Decode every bank molecule now (before forking workers, so they share the decoded ones)."""
+        """Decode every bank molecule now (before forking workers, so they share the decoded ones).
+
+        Does nothing for banks over MAX_DECODED molecules, whose decoded molecules would not fit in
+        memory (such banks decode each screened molecule when it is confirmed).
+        """
         self.build()
+        if len(self.smiles) > MAX_DECODED:
+            return
         for k in range(len(self.smiles)):
             self.mol(k)
 

@@ -110,3 +110,27 @@ def test_labels_file_round_trip(tmp_path, hand_bank):
     (tmp_path / "bad.tsv").write_text("nope\n")
     with pytest.raises(InputFileError, match="header"):
         Labels.read(tmp_path / "bad.tsv")
+
+
+def test_index_built_in_blocks_equals_one_block(moses_sample, monkeypatch):
+    import molleak.oracle.bank as bank_mod
+
+    whole = Bank(moses_sample[:500], cache_dir=False, workers=1).build()
+    monkeypatch.setattr(bank_mod, "_TRANSPOSE_BLOCK", 64)
+    blocked = Bank(moses_sample[:500], cache_dir=False, workers=1).build()
+    assert np.array_equal(whole._columns, blocked._columns)
+    assert np.array_equal(whole._bit_freq, blocked._bit_freq)
+    q = pattern_bits([Chem.MolFromSmiles("c1ccccc1")])[0]
+    assert blocked.screen(q).tolist() == whole.screen(q).tolist()
+
+
+def test_large_banks_do_not_keep_decoded_molecules(moses_sample, monkeypatch):
+    import molleak.oracle.bank as bank_mod
+
+    monkeypatch.setattr(bank_mod, "MAX_DECODED", 10)
+    bank = Bank(moses_sample[:50], cache_dir=False, workers=1)
+    bank.decode_all()
+    assert all(m is None for m in bank._mols)
+    labels = label(["c1ccccc1"], bank, workers=1, cache_dir=False)
+    brute = sum(Chem.MolFromSmiles(s).HasSubstructMatch(Chem.MolFromSmiles("c1ccccc1")) for s in moses_sample[:50])
+    assert int(labels.count[0]) == brute
