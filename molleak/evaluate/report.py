@@ -861,18 +861,24 @@ def _precision(data: AuditData) -> str:
     parts, n_fig, dropped = [], 0, 0
     for victim, runs in _victim_panels(data).items():
         groups = _panel_groups(runs)
+        # one base-rate line when every run ranks the same pool; otherwise each line names its own
+        one_pool = len({r.pool_sha for r in runs}) == 1
         panels = {}
         for kind in KINDS:
             series, bases = [], []
             for label, members in groups:
                 s, base = _precision_group_series(members, kind, label)
-                if s is not None:
-                    series.append(s)
-                    if base is not None and members[0].victim != "none":
-                        bases.append(base)
+                if s is None:
+                    continue
+                series.append(s)
+                if base is not None:
+                    bases.append(base)
+                    if not one_pool:
+                        s.label += f" (base rate {base:.3f})"
             if series:
                 dropped = max(dropped, len(series) - 10)
-                panels[kind] = (series[:10], float(np.mean(bases)) if bases else None)
+                line = float(np.mean(bases)) if bases and one_pool else None
+                panels[kind] = (series[:10], line)
         if not panels:
             continue
         if n_fig >= MAX_FIGURES:
@@ -995,11 +1001,15 @@ def _learning_curve(data: AuditData) -> str:
             xi = header.index(x_name)
             label = f"{run.label} seed {run.seed}" if len(runs) > 1 else run.label
             for j, h in enumerate(header):
-                if j != xi and h not in ("update", "episodes", "step", "failed") and np.isfinite(arr[:, j]).any():
+                finite = arr[np.isfinite(arr[:, j]), j]
+                # constant columns (a fixed coefficient, no failures) say nothing per query
+                if j != xi and h not in ("update", "episodes", "step") and finite.size and np.ptp(finite) > 0:
                     panels[h].append(Series(label, arr[:, xi], arr[:, j], control=run.method != "policy"))
         if not panels:
             continue
-        fig = curve_figure(dict(list(panels.items())[:4]), " / ".join(sorted(x_names)), f"victim: {victim}")
+        # the reward first, then the archive: what the policy learns, then what it finds
+        order = sorted(panels, key=lambda h: (0 if "reward" in h else 1 if h.endswith("_mean") else 2))
+        fig = curve_figure({h: panels[h] for h in order[:4]}, " / ".join(sorted(x_names)), f"victim: {victim}")
         files = ", ".join(f"{r.name}/{r.curve_file}" for r in runs)
         parts.append(f"<figure>{fig}<figcaption>Search curves against victim queries ({_esc(files)}): the "
                      f"policy solid, other searches (random search) dashed.</figcaption></figure>")
