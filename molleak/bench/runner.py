@@ -211,7 +211,8 @@ def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
         ref = paths.aux("reference")
         if config.reference_bank and ref.is_file() and ref.stat().st_size > 0:
             banks["reference"] = ref
-        evaluate_run(cell_dir, paths.data / "private.smi", extra_banks=banks, fcd=config.fcd)
+        evaluate_run(cell_dir, paths.data / "private.smi", extra_banks=banks, fcd=config.fcd,
+                     fcd_seeds=config.fcd_seeds, fcd_max_reference=config.fcd_max_reference)
     except MolleakError as exc:
         return _skip(cell_dir, cell_id, f"{spec.method} failed: {exc}")
     (cell_dir / SKIPPED_FILE).unlink(missing_ok=True)

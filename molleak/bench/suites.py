@@ -46,6 +46,7 @@ class BenchConfig:
         data_seed: seed of the tier's split.
         seeds: attack seeds per cell (0 .. seeds-1); victims are trained once (zoo seed 0).
         victims: zoo victims of the victim rows (table8 always uses `regression`).
+        steps: assembly steps of table1, table7 and table8 rows (1: one-step, 2: two-step).
         epochs: pre-training epochs of every zoo victim (None: the zoo's defaults).
         finetune_epochs: epochs of the regression victim's fine-tune (table8).
         encoder_config: GIN size of the zoo victims.
@@ -61,6 +62,8 @@ class BenchConfig:
         controls: run the reference-victim and untrained-encoder control columns.
         reference_bank: also evaluate every run against the reference set P' (`banks.reference`).
         fcd: compute FCD in evaluation.
+        fcd_seeds: private subsamples the random-subsample FCD is averaged over.
+        fcd_max_reference: most core-containing private molecules the core FCD compares against.
         workers: worker processes for enumeration and labelling.
     """
 
@@ -69,6 +72,7 @@ class BenchConfig:
     data_seed: int = 0
     seeds: int = 1
     victims: list[str] = field(default_factory=lambda: ["attrmask"])
+    steps: list[int] = field(default_factory=lambda: [1, 2])
     epochs: int | None = 1
     finetune_epochs: int = 3
     encoder_config: dict[str, Any] = field(default_factory=lambda: {"num_layers": 2, "emb_dim": 32})
@@ -85,6 +89,8 @@ class BenchConfig:
     controls: bool = True
     reference_bank: bool = True
     fcd: bool = True
+    fcd_seeds: int = 5
+    fcd_max_reference: int = 5000
     workers: int | None = 1
 
     @classmethod
@@ -111,6 +117,10 @@ class CellSpec:
     options: tuple[tuple[str, Any], ...] = ()
     budget: int | None = None
     tag: str = ""  # distinguishes cells whose options differ (e.g. the dock target)
+
+    def __post_init__(self) -> None:
+        if self.steps not in (1, 2):
+            raise MolleakError(f"bench cells assemble one or two steps, not {self.steps}")
 
     def cell_id(self, seed: int) -> str:
         who = "nov" if self.victim is None else f"{self.victim}.{self.role}"
@@ -174,7 +184,7 @@ def _baseline_specs(steps: int, config: BenchConfig, victim: str) -> list[tuple[
 def table1(config: BenchConfig) -> list[Row]:
     """Every victim x {one, two} steps: ours and every baseline, with controls."""
     rows = []
-    for steps in (1, 2):
+    for steps in config.steps:
         method, budget = _ours(steps, config)
         for victim in config.victims:
             rows.append(victim_row("table1", {"victim": victim, "steps": steps, "method": f"ours ({method})"},
@@ -209,7 +219,7 @@ def table2(config: BenchConfig) -> list[Row]:
 def table3(config: BenchConfig) -> list[Row]:
     """Runtime of 200 two-step molecules: score time vs total, for qed, sa, mlp and ours (first victim)."""
     if not config.victims:
-        raise MolleakError("table3 needs a victim")
+        raise MolleakError("table3 needs a victim: pass --victims")
     victim = config.victims[0]
     specs = [("qed", CellSpec("qed", 2)), ("sa", CellSpec("sa", 2)), ("mlp", CellSpec("mlp", 2, victim)),
              ("ours (policy)", CellSpec("policy", 2, victim, budget=config.policy_budget))]
@@ -220,7 +230,7 @@ def table3(config: BenchConfig) -> list[Row]:
 def table7(config: BenchConfig) -> list[Row]:
     """The external (non-ZINC) auxiliary set against the in-distribution one, for ours."""
     rows = []
-    for steps in (1, 2):
+    for steps in config.steps:
         method, budget = _ours(steps, config)
         for victim in config.victims:
             for aux in ("aux", "aux_external"):
@@ -233,7 +243,7 @@ def table7(config: BenchConfig) -> list[Row]:
 def table8(config: BenchConfig) -> list[Row]:
     """The fine-tuned regression victim: mlp against ours, one and two steps."""
     rows = []
-    for steps in (1, 2):
+    for steps in config.steps:
         method, budget = _ours(steps, config)
         for label, spec in ((f"ours ({method})", CellSpec(method, steps, "regression", budget=budget)),
                             ("mlp", CellSpec("mlp", steps, "regression"))):
