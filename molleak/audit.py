@@ -204,16 +204,16 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
         templates = list(range(a.two_step_templates))
         pool_two: str | None = None
         for method in a.two_step_methods:
-            uses_pool = method not in ("policy", "random-search")
+            uses_pool = method not in ("policy", "random-search")  # the searches build molecules themselves
             run = _extract_once(two / method, victim=str(models["victim"]), steps=2, method=method,
                                 templates=templates, budget=a.budget, pool=pool_two if uses_pool else None,
                                 **common)
             if uses_pool and pool_two is None and (run / "pool.tsv.gz").is_file():
                 pool_two = str(run / "pool.tsv.gz")
             runs[f"two_step/{method}"] = run
-        if "reference" in models and "adapter" in a.two_step_methods:
-            runs["two_step/adapter@reference"] = _extract_once(
-                two / "adapter@reference", victim=str(models["reference"]), steps=2, method="adapter",
+        if "reference" in models and "adapter-budget" in a.two_step_methods:
+            runs["two_step/adapter-budget@reference"] = _extract_once(
+                two / "adapter-budget@reference", victim=str(models["reference"]), steps=2, method="adapter-budget",
                 templates=templates, budget=a.budget, pool=pool_two, **common)
 
     _stage("evaluation against the private set (and the reference set)")
@@ -223,8 +223,8 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     attribution: dict[str, Any] = {}
     if "reference" in models:
         _stage("attribution: private-only test and membership")
-        for steps in ("one_step", "two_step"):
-            v, r = runs.get(f"{steps}/adapter"), runs.get(f"{steps}/adapter@reference")
+        for steps, method in (("one_step", "adapter"), ("two_step", "adapter-budget")):
+            v, r = runs.get(f"{steps}/{method}"), runs.get(f"{steps}/{method}@reference")
             if v is not None and r is not None:
                 attribution[steps] = _attribution(v, r, data, a.seed)
         from molleak.leakage import run_leakage

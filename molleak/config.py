@@ -43,8 +43,8 @@ class AttackConfig(_Strict):
     one_step_methods: list[str] = ["adapter", "eq1", "mlp", "prior_fp", "qed", "sa", "random"]
     two_step: bool = True
     two_step_templates: int = Field(4, ge=1, description="most frequent templates used for two-step")
-    two_step_methods: list[str] = ["policy", "adapter", "random"]
-    budget: int | None = Field(None, ge=1)
+    two_step_methods: list[str] = ["policy", "adapter-budget", "random-search"]
+    budget: int = Field(4000, ge=1, description="victim queries per two-step method")
     k: int = Field(200, ge=1)
     seed: int = 0
 
