@@ -249,3 +249,15 @@ def test_demo_layout_draws_controls_beside_the_one_victim(tmp_path):
     assert summary.count("membership") >= 1 and summary.count("victim AUC") == 1
     attribution = " ".join(p.text["attribution"])
     assert "private_only.difference" in attribution and "0.080 [0.010, 0.150]" in attribution
+
+
+def test_runs_over_different_pools_name_their_own_base_rate(tmp_path):
+    write_run(tmp_path / "one", method="adapter", victim="/x/victim.pt", seed=0, pool_sha="a")
+    write_run(tmp_path / "two", method="eq1", victim="/x/victim.pt", seed=1, pool_sha="b")
+    page, _, _ = build_report(tmp_path, command="pytest")
+    precision = page[page.index('<section id="precision">'):page.index('<section id="alpha">')]
+    base = json.loads((tmp_path / "one" / "results.json").read_text())["base_rate_substructure"]
+    assert f"adapter, 1-step (base rate {base:.3f})" in precision
+    assert f">base rate {base:.3f}<" not in precision  # no shared base-rate line
+    summary = " ".join(parse(page).text["summary"])
+    assert "n/a (no prior on this pool)" in summary

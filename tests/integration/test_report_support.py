@@ -26,7 +26,7 @@ POOL = [
 
 def write_run(out: Path, *, method: str, victim: str | None, seed: int, k: int = 20, alpha: bool = True,
               evaluate: bool = True, labels: bool = True, curve: bool = False, attribution: dict | None = None,
-              steps: int = 1) -> Path:
+              steps: int = 1, pool_sha: str = "pool0") -> Path:
     """Write a run directory as `molleak extract` (+ `molleak evaluate`) lays it out, scores drawn by `seed`."""
     from molleak.evaluate.metrics import pool_metrics
     from molleak.scoring.base import rank_order
@@ -55,7 +55,7 @@ def write_run(out: Path, *, method: str, victim: str | None, seed: int, k: int =
     write_json_atomic(out / "extract.json", {"method": method, "queries": 0 if victim is None else 3 * n,
                                              "seconds_score": 0.5, "seconds_total": 1.5, "k": k,
                                              "n_scored": n - 1, "n_topk": k, "victim": victim_info,
-                                             "pool": {"records": 2 * n, "unique": n, "sha256": "pool0"}})
+                                             "pool": {"records": 2 * n, "unique": n, "sha256": pool_sha}})
     sub = np.array([("c1ccccc1" in s) or ("ccccc" in s) for s in POOL])
     exact = np.zeros(n, dtype=bool)
     exact[[1, 5, 9]] = True
