@@ -31,12 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-epochs", type=positive_int, default=FINETUNE_EPOCHS)
     p.add_argument("--regression-base", default="attrmask", help="strategy fine-tuned into the regression victim")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0, so reruns skip built victims)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch intra-op threads (1 is much faster on a machine shared with other jobs)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from molleak.zoo import ZooConfig, build_zoo
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     seed = resolve_seed(args.seed)
     seed_everything(seed)
     zoo = ZooConfig(epochs=args.epochs, seed=seed, batch_size=args.batch_size,

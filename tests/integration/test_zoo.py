@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from molleak.data.smiles_io import read_smiles, write_smiles
 from molleak.models.checkpoint import read_checkpoint_file
@@ -13,6 +14,16 @@ from molleak.zoo import ZOO_VICTIMS, ZooConfig, build_zoo
 
 TINY = dict(seed=0, batch_size=32, encoder_config={"num_layers": 2, "emb_dim": 16},
             grover_config={"hidden": 8, "heads": 1, "depth": 1}, finetune_epochs=1)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on the shared 2-core machine torch's 2 threads spin and scatter ops slow
+    down 10-500x (docs/benchmarks/zoo.md)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture()

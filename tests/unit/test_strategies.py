@@ -27,6 +27,16 @@ TINY_GROVER = {"hidden": 16, "heads": 1, "depth": 2}
 SMALL_HPARAMS = {"molebert": {"codebook_size": 64}, "grover": {"vocab_size": 128}}
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on the shared 2-core machine torch's 2 threads spin and scatter ops slow
+    down 10-500x (docs/benchmarks/zoo.md)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny_config(name: str, epochs: int = 2, **kw) -> PretrainConfig:
     grover = load_strategies().get(name).encoder_name == "grover"
     return PretrainConfig(strategy=name, epochs=epochs, batch_size=32, seed=0, lr=3e-3,
