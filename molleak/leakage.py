@@ -311,3 +311,41 @@ def run_sweep(
     result = {"experiment": "sweep", "strategy": strategy, "encoder_config": enc, "seed": seed, "cells": cells}
     write_json_atomic(out / "sweep.json", result)
     return result
+
+
+def attribute_runs(
+    victim_run: str | Path,
+    reference_run: str | Path,
+    data_dir: str | Path,
+    *,
+    ks: tuple[int, ...] = (50, 100, 200),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Attribution of an extraction: the victim's run vs its reference victim's run, same attack settings.
+
+    Reads both runs' `scores.tsv` (every unique pool molecule's score), keeps the molecules scored in
+    both, labels them (substructure and exact) against `private.smi` (P) and `reference.smi` (P') with
+    the oracle, and returns `attribution_report` per label kind.
+    """
+    from molleak.evaluate.attribution import attribution_report
+    from molleak.evaluate.evaluate import bank_labels, read_scores
+
+    data = Path(data_dir)
+    victim, reference = read_scores(victim_run), read_scores(reference_run)
+    ref_index = {s: i for i, s in enumerate(reference.smiles)}
+    shared = [(i, ref_index[s]) for i, s in enumerate(victim.smiles) if s in ref_index]
+    if not shared:
+        raise MolleakError(f"runs {victim_run} and {reference_run} share no scored molecule; "
+                           f"attribution needs both scored over the same pool")
+    vi, ri = (np.array(x) for x in zip(*shared, strict=True))
+    smiles = [victim.smiles[i] for i in vi]
+    lab_p = bank_labels(smiles, _read(data / "private.smi", "private set"), "private")
+    lab_r = bank_labels(smiles, _read(data / "reference.smi", "reference set"), "reference")
+    out: dict[str, Any] = {"victim_run": str(victim_run), "reference_run": str(reference_run),
+                           "n_shared": len(smiles), "n_victim_only": len(victim.smiles) - len(smiles)}
+    for kind in ("substructure", "exact"):
+        out[kind] = attribution_report(victim.scores[vi], reference.scores[ri],
+                                       np.asarray(getattr(lab_p, kind), bool), np.asarray(getattr(lab_r, kind), bool),
+                                       ks=ks, n_boot=n_boot, seed=seed)
+    return to_jsonable(out)

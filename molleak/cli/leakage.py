@@ -1,6 +1,7 @@
 """`molleak leakage`: attribution experiments (membership audit, canary control, memorisation sweep).
 
     molleak leakage --victim V.pt [--reference R.pt] --data TIER_DIR --out DIR     # audit one victim
+        [--victim-run RUN_V --reference-run RUN_R]   # plus extraction attribution (private-only test)
     molleak leakage --canary --repeats 1,8,32 --epochs 5,20 --data TIER_DIR --out DIR
     molleak leakage --sweep --sizes 1000,2000 --epochs 1,5,20 --data TIER_DIR --out DIR
 
@@ -10,9 +11,11 @@ All three are resumable: rerun the same command to continue after an interruptio
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from molleak.cli.common import add_seed, positive_int
-from molleak.runs import resolve_seed, seed_everything, start_run
+from molleak.errors import MolleakError
+from molleak.runs import resolve_seed, seed_everything, start_run, write_json_atomic
 
 
 def int_list(text: str) -> list[int]:
@@ -38,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--canary", action="store_true", help="run the canary positive control")
     mode.add_argument("--sweep", action="store_true", help="run the memorisation sweep")
     p.add_argument("--reference", help="reference victim checkpoint (default: train one from the victim's recipe)")
+    p.add_argument("--victim-run", help="audit: the victim's extraction run directory (scores.tsv), for attribution")
+    p.add_argument("--reference-run",
+                   help="audit: the reference victim's extraction run over the same pool, same settings")
     p.add_argument("--data", required=True, help="tier directory from `molleak data prepare`")
     p.add_argument("--out", required=True, help="run directory (resumable)")
     p.add_argument("--members", type=positive_int, default=1000,
@@ -74,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
     start_run(args.out, config, seed)
     common = {"n_neighbours": args.neighbours, "n_boot": args.bootstrap, "seed": seed}
     if args.victim:
+        if bool(args.victim_run) != bool(args.reference_run):
+            raise MolleakError("attribution needs both --victim-run and --reference-run")
+        if args.victim_run:
+            attribution = leakage.attribute_runs(args.victim_run, args.reference_run, args.data,
+                                                 n_boot=args.bootstrap, seed=seed)
+            write_json_atomic(Path(args.out) / "attribution.json", attribution)
+            for kind in ("substructure", "exact"):
+                print(f"{kind}: {attribution[kind]['verdict']}")
         res = leakage.run_leakage(args.victim, args.data, args.out, reference_path=args.reference,
                                   n_members=args.members, **common)
         m = res["membership"]

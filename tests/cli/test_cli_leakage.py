@@ -1,0 +1,120 @@
+"""`molleak leakage`: the audit verb end to end, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from molleak.cli.main import main
+from molleak.models.checkpoint import load_encoder
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("molleak: error:") and err.count("\n") == 1
+    return err
+
+
+def _small_tier(tiny_tier, out):
+    """The tiny tier cut to 600 reference molecules (the tiny victim's training-set size): a fast reference."""
+    out.mkdir()
+    for name, n in (("private.smi", 200), ("holdout.smi", 200), ("reference.smi", 600)):
+        lines = (tiny_tier / name).read_text().splitlines()[:n]
+        (out / name).write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_audit_builds_reference_and_untrained_and_resumes(tiny_victim, tiny_tier, tmp_path, capsys):
+    out = tmp_path / "leak"
+    data = _small_tier(tiny_tier, tmp_path / "data")
+    argv = ["leakage", "--victim", str(tiny_victim), "--data", str(data), "--out", str(out),
+            "--members", "30", "--neighbours", "3", "--bootstrap", "50", "--seed", "0"]
+    assert main(argv) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("membership AUC victim") and str(out) in line
+    res = json.loads((out / "leakage.json").read_text())
+    rows = res["membership"]["rows"]
+    assert set(rows) == {"victim", "reference", "untrained", "victim-minus-reference", "victim-minus-untrained"}
+    assert res["membership"]["n_members"] == 30
+    _, ref_prov = load_encoder(out / "models" / "reference.pt")
+    _, victim_prov = load_encoder(tiny_victim)
+    assert ref_prov["config"] == victim_prov["config"]  # the same recipe ...
+    assert ref_prov["train_sha256"] != victim_prov["train_sha256"]  # ... on other data
+    assert ref_prov["reference_of"] == str(tiny_victim)
+    _, unt_prov = load_encoder(out / "models" / "untrained.pt")
+    assert unt_prov["strategy"] == "untrained"
+    assert (out / "config.json").exists() and (out / "metadata.json").exists()
+    mtime = (out / "models" / "reference.pt").stat().st_mtime
+    assert main(argv) == 0  # rerun: reuses the reference victim and the finished cell
+    assert (out / "models" / "reference.pt").stat().st_mtime == mtime
+    assert json.loads((out / "leakage.json").read_text())["membership"]["rows"] == rows
+
+
+def test_victim_without_recipe_is_one_line(tiny_victim, tiny_tier, tmp_path, capsys):
+    encoder, _ = load_encoder(tiny_victim)
+    raw = tmp_path / "raw.pth"
+    torch.save(encoder.state_dict(), raw)  # a pretrain-gnns style state_dict: no provenance
+    err = _error(capsys, ["leakage", "--victim", str(raw), "--data", str(tiny_tier), "--out", str(tmp_path / "o")])
+    assert "no pre-training config" in err
+
+
+def test_missing_reference_set_is_one_line(tiny_victim, tmp_path, capsys):
+    err = _error(capsys, ["leakage", "--victim", str(tiny_victim), "--data", str(tmp_path), "--out",
+                          str(tmp_path / "o")])
+    assert "reference set not found" in err
+
+
+def test_sweep_size_beyond_tier_is_one_line(tiny_tier, tmp_path, capsys):
+    err = _error(capsys, ["leakage", "--sweep", "--sizes", "999999", "--data", str(tiny_tier), "--out",
+                          str(tmp_path / "o")])
+    assert "exceed" in err
+
+
+@pytest.mark.parametrize("bad", ["0", "a,b", ""])
+def test_bad_int_list_is_rejected(bad, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["leakage", "--canary", "--repeats", bad, "--data", str(tmp_path), "--out", str(tmp_path)])
+
+
+def _fake_run(path, smiles, scores):
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"seed": 0, "k": 50}))
+    (path / "extract.json").write_text("{}")
+    lines = ["smiles\tscore"] + [f"{s}\t{x:.6f}" for s, x in zip(smiles, scores, strict=True)]
+    (path / "scores.tsv").write_text("\n".join(lines) + "\n")
+
+
+def test_attribution_of_runs_detects_a_score_that_knows_p(tiny_victim, moses_sample, tmp_path, capsys):
+    import numpy as np
+
+    data = tmp_path / "data"
+    data.mkdir()
+    private, reference, neither = moses_sample[:100], moses_sample[100:200], moses_sample[200:300]
+    (data / "private.smi").write_text("\n".join(private) + "\n")
+    (data / "reference.smi").write_text("\n".join(reference) + "\n")
+    (data / "holdout.smi").write_text("\n".join(neither) + "\n")
+    pool = private + reference + neither
+    rng = np.random.default_rng(0)
+    _fake_run(tmp_path / "v", pool, np.r_[np.ones(100), np.zeros(200)] + 0.1 * rng.random(300))  # knows P
+    _fake_run(tmp_path / "r", pool[::-1], rng.random(300))  # knows nothing; other row order
+    out = tmp_path / "o"
+    argv = ["leakage", "--victim", str(tiny_victim), "--data", str(data), "--out", str(out), "--members", "20",
+            "--neighbours", "2", "--bootstrap", "100", "--seed", "0",
+            "--victim-run", str(tmp_path / "v"), "--reference-run", str(tmp_path / "r")]
+    assert main(argv) == 0
+    assert "exact: leakage detected" in capsys.readouterr().out
+    att = json.loads((out / "attribution.json").read_text())
+    assert att["n_shared"] == 300
+    exact = att["exact"]["private_only"]
+    assert exact["n_private_only"] == 100 and exact["n_reference_only"] == 100
+    assert exact["victim"]["value"] > 0.99 and exact["difference"]["lo"] > 0.3
+    assert att["exact"]["victim"]["private"]["precision_at_k"]["50"]["value"] == 1.0
+
+
+def test_one_run_without_the_other_is_one_line(tiny_victim, tmp_path, capsys):
+    err = _error(capsys, ["leakage", "--victim", str(tiny_victim), "--data", str(tmp_path), "--out",
+                          str(tmp_path / "o"), "--victim-run", str(tmp_path)])
+    assert "both --victim-run and --reference-run" in err
