@@ -697,7 +697,8 @@ def _tables(data: AuditData) -> str:
     if not data.tables:
         parts.append(_missing("No benchmark tables (table.json / table.md from `molleak bench`) in this directory."))
     for rel, parsed, md in data.tables:
-        parts.append(f"<h3>Benchmark table: {_esc(rel)}</h3>")
+        where = data.root.resolve().name if rel == "." else rel
+        parts.append(f"<h3>Benchmark table: {_esc(where)}/{'table.md' if md else 'table.json'}</h3>")
         # table.md is the aggregator's own rendering (base rates and controls beside each number)
         rendered = _markdown_table_html(md) if md else None
         if rendered is None and parsed is not None:
