@@ -63,3 +63,30 @@ def test_report_of_a_real_run(pipeline_dir, tiny_tier):
                 assert curve[k] == pytest.approx(expected[f"precision_{kind}@{k}"]), (run.name, kind, k)
             assert base == pytest.approx(expected[f"base_rate_{kind}"])
         assert np.isfinite(run.scores).sum() == expected["n_scored"]
+
+
+@pytest.mark.slow
+def test_report_of_a_real_bench(tiny_tier, tmp_path, capsys):
+    from molleak.cli.main import main
+
+    bench = tmp_path / "bench"
+    assert main(["bench", "--suite", "table1", "--data", str(tiny_tier), "--seeds", "2", "--out", str(bench),
+                 "--set", "steps=[1]", "--set", 'baselines=["random"]', "--set", "fcd=false",
+                 "--set", "n_templates=20", "--set", "n_motifs=20", "--bootstrap", "200"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(bench)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    page = (bench / "report.html").read_text(encoding="utf-8")
+    p = parse(page)
+    assert p.sections == list(SECTION_IDS)
+    summary = " ".join(p.text["summary"])
+    for role in ("victim", "reference victim", "random-init victim", "victim-free prior"):
+        assert role in summary
+    # one victim: its reference and untrained cells and the victim-free runs share its figure, seeds averaged
+    assert p.svgs["precision"] == 1
+    assert "adapter, 1-step [reference victim] (mean of 2 seeds" in page
+    table_md = (bench / "table.md").read_text()
+    first_row = next(line for line in table_md.splitlines() if line.startswith("| attrmask"))
+    cells = [c.strip() for c in first_row.strip("|").split("|")]
+    tables = " ".join(p.text["tables"])
+    assert all(c in tables for c in cells if c)
