@@ -249,6 +249,11 @@ def test_demo_layout_draws_controls_beside_the_one_victim(tmp_path):
     assert summary.count("membership") >= 1 and summary.count("victim AUC") == 1
     attribution = " ".join(p.text["attribution"])
     assert "private_only.difference" in attribution and "0.080 [0.010, 0.150]" in attribution
+    # the canary cells: one row per (repeats, epochs) with the canaries' membership AUC and its interval
+    canary = json.loads((tmp_path / "leakage" / "canary.json").read_text())
+    auc = canary["cells"][1]["canaries"]["rows"]["victim"]["auc"]
+    assert f"{auc['value']:.3f} [{auc['lo']:.3f}, {auc['hi']:.3f}]" in attribution
+    assert "canaries: victim AUC" in page
 
 
 def test_runs_over_different_pools_name_their_own_base_rate(tmp_path):

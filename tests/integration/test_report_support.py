@@ -114,6 +114,12 @@ def write_leakage(out: Path) -> Path:
         "victim": "/x/victim.pt", "reference": str(out / "models/reference.pt"),
         "membership": {"rows": rows, "verdict": "victim: " + membership_verdict(rows["victim"], rows["reference"]),
                        "n_members": 200, "n_nonmembers": 200}}))
+    # `molleak leakage --canary`'s canary.json: one cell per (repeats, epochs)
+    cells = [{"repeats": r, "epochs": 2, "seconds": 1.0,
+              "canaries": {"rows": {"victim": membership_metrics(rng.normal(r / 4, 1, 50), rng.normal(0, 1, 50),
+                                                                 n_boot=50)}, "verdict": "x"}}
+             for r in (1, 4)]
+    write_json_atomic(out / "canary.json", to_jsonable({"experiment": "canary", "seed": 0, "cells": cells}))
     return out
 
 
