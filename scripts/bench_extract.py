@@ -61,6 +61,7 @@ def main() -> int:
     ap.add_argument("--methods", default=DEFAULT_METHODS)
     ap.add_argument("--random-seeds", type=int, default=5)
     ap.add_argument("--dock-subsample", type=int, default=100)
+    ap.add_argument("--dock-targets", default=",".join(DOCK_TARGETS), help="comma-separated docking targets")
     ap.add_argument("--receptors", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "receptors")
     ap.add_argument("--shadow-epochs", type=int, default=None, help="shadow pre-training epochs (default: the victim's)")
     ap.add_argument("--fcd-seeds", type=int, default=5)
@@ -92,7 +93,7 @@ def main() -> int:
             for s in range(args.random_seeds):
                 rows[f"random_s{s}"] = run_one(f"random_s{s}", "random", {}, args, pool, args.work, args.seed + s)
         elif method == "dock":
-            for target in DOCK_TARGETS:
+            for target in args.dock_targets.split(","):
                 if not (args.receptors / f"{target}.pdbqt").is_file():
                     log.warning("dock %s skipped: no receptor in %s", target, args.receptors)
                     continue

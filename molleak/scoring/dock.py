@@ -174,18 +174,24 @@ def dock_smiles(smiles: list[str], settings: DockSettings, *, workers: int = 2, 
             smi, energy, reason = line.split("\t")
             cache[smi] = (float(energy) if energy else float("nan"), reason)
     todo = [s for s in dict.fromkeys(smiles) if s not in cache]
-    if todo:
-        log.info("dock: %d ligands to dock (%d cached) on %d workers", len(todo), len(smiles) - len(todo), workers)
-        _run_pool(todo, settings, max(1, min(workers, len(todo))), timeout, cache)
+
+    def save() -> None:
         if cache_path is not None:
             write_atomic(cache_path, "".join(f"{s}\t{'' if np.isnan(e) else e}\t{r}\n" for s, (e, r) in cache.items()))
+
+    if todo:
+        log.info("dock: %d ligands to dock (%d cached) on %d workers", len(todo), len(smiles) - len(todo), workers)
+        try:
+            _run_pool(todo, settings, max(1, min(workers, len(todo))), timeout, cache, save)
+        finally:  # an interrupted run keeps what it docked
+            save()
     energies = np.array([cache[s][0] for s in smiles], dtype=np.float64)
     failures = {s: cache[s][1] for s in smiles if cache[s][1]}
     return energies, failures
 
 
 def _run_pool(todo: list[str], settings: DockSettings, workers: int, timeout: float,
-              cache: dict[str, tuple[float, str]]) -> None:
+              cache: dict[str, tuple[float, str]], save: Any = None, save_every: int = 25) -> None:
     pool = _Pool(settings, workers)
     pending = list(enumerate(todo))[::-1]
     busy: dict[int, tuple[int, float]] = {}  # worker -> (task index, start time)
@@ -213,6 +219,9 @@ def _run_pool(todo: list[str], settings: DockSettings, workers: int, timeout: fl
                     continue
                 cache[todo[index]] = (float("nan") if energy is None else energy, reason)
                 done += 1
+                if save is not None and done % save_every == 0:
+                    save()
+                    log.info("dock: %d of %d ligands docked", done, len(todo))
                 if wid in pool.procs:
                     idle.append(wid)
             now = time.monotonic()
