@@ -127,16 +127,21 @@ def _sample(smiles: list[str], n: int, rng: np.random.Generator) -> list[str]:
     return [smiles[i] for i in sorted(rng.choice(len(smiles), size=n, replace=False))]
 
 
-def _cell(out: Path, name: str, compute) -> dict[str, Any]:
-    """Read a finished cell's JSON, or compute, save and return it (resumability)."""
+def _cell(out: Path, name: str, compute, params: dict[str, Any]) -> dict[str, Any]:
+    """Read a finished cell's JSON when it was made with the same `params`, else compute and save it."""
     import json
 
     path = out / "cells" / f"{name}.json"
+    params = to_jsonable(params)
     if path.exists():
-        log.info("cell %s done already; reading %s", name, path)
-        return json.loads(path.read_text())
+        done = json.loads(path.read_text())
+        if done.get("params") == params:
+            log.info("cell %s done already; reading %s", name, path)
+            return done
+        log.warning("cell %s was made with other settings; recomputing", name)
     t0 = time.perf_counter()
     result = to_jsonable(compute())
+    result["params"] = params
     result["seconds"] = round(time.perf_counter() - t0, 2)
     write_json_atomic(path, result)
     return result
@@ -179,7 +184,9 @@ def run_leakage(
         return result
 
     result = {"victim": str(victim_path), "reference": str(reference_path), "untrained": str(untrained_path),
-              "membership": _cell(out, "membership", compute)}
+              "membership": _cell(out, "membership", compute, {
+                  "victim": str(victim_path), "reference": str(reference_path), "n_members": n_members,
+                  "n_neighbours": n_neighbours, "n_boot": n_boot, "seed": seed})}
     write_json_atomic(out / "leakage.json", result)
     return result
 
@@ -249,7 +256,8 @@ def run_canary(
                     "private_members": membership_audit(victim, private[:n_canaries], nonmembers, refs, **kw),
                 }
 
-            cell = _cell(out, name, compute)
+            cell = _cell(out, name, compute, {"config": asdict(config), "n_private": len(private),
+                                              "canaries": canaries, "n_neighbours": n_neighbours, "n_boot": n_boot})
             cells.append({"repeats": r, "epochs": ep, **cell})
     result = {"experiment": "canary", "strategy": strategy, "encoder_config": enc, "n_private": len(private),
               "n_canaries": n_canaries, "seed": seed, "cells": cells}
@@ -306,7 +314,8 @@ def run_sweep(
                 return {"membership": membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours,
                                                        seed=seed, n_boot=n_boot)}
 
-            cell = _cell(out, name, compute)
+            cell = _cell(out, name, compute, {"config": asdict(config), "n_members": n_members,
+                                              "n_neighbours": n_neighbours, "n_boot": n_boot})
             cells.append({"size": size, "epochs": ep, **cell})
     result = {"experiment": "sweep", "strategy": strategy, "encoder_config": enc, "seed": seed, "cells": cells}
     write_json_atomic(out / "sweep.json", result)
