@@ -33,7 +33,7 @@ import numpy as np
 from molleak.errors import InputFileError
 from molleak.evaluate.fcd import fcd_score
 from molleak.evaluate.metrics import K_LIST, pool_metrics
-from molleak.runs import sha256_lines, write_json_atomic
+from molleak.runs import sha256_lines, write_atomic, write_json_atomic
 from molleak.scoring.base import rank_order
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,12 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
         "private": {"path": str(private_path), "n": len(private.smiles), "sha256": private_sha},
         **pool_metrics(run.scores, {"substructure": labels.substructure, "exact": labels.exact}, k_list, run.seed),
     }
+    if write:  # per-molecule ground truth, for the report's hit marks and ROC curves
+        lines = ["smiles\tsubstructure\texact"] + [
+            f"{smi}\t{int(sub)}\t{int(ex)}"
+            for smi, sub, ex in zip(run.smiles, labels.substructure, labels.exact, strict=True)
+        ]
+        write_atomic(run.run_dir / "labels.tsv", "\n".join(lines) + "\n")
     order = rank_order(run.scores, run.seed)
     top_idx = order[: run.k]
     topk_file = run.run_dir / "topk.tsv"
