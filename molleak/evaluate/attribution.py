@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from molleak.errors import MolleakError
+from molleak.evaluate import metrics
+from molleak.evaluate.metrics import wilson_interval
+from molleak.scoring.base import rank_order, roc_auc
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +70,8 @@ def _as_arrays(scores: Sequence[float], labels: Sequence[bool], what: str) -> tu
     return s[keep], y[keep]
 
 
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC-AUC (ties count one half), NaN when one class is empty."""
-    y = np.asarray(labels, dtype=bool)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def _pos_neg_auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    return roc_auc(np.concatenate([pos, neg]), np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)])
+    return roc_auc(np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)], np.concatenate([pos, neg]))
 
 
 def _percentile_interval(boot: np.ndarray, value: float) -> Estimate:
@@ -108,25 +99,6 @@ def auc_estimate(
     return _percentile_interval(boot, value)
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (NaN for n = 0)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
-
-
-def top_k(scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Indices of the k highest scores, ties broken at random (seeded), best first."""
-    rng = np.random.default_rng(seed)
-    tiebreak = rng.random(scores.size)
-    order = np.lexsort((tiebreak, -scores))
-    return order[:k]
-
-
 def precision_at_k(scores: Sequence[float], labels: Sequence[bool], k: int, *, seed: int = 0) -> Estimate:
     """Fraction of hits among the top-k candidates (random tie-breaks), with a Wilson interval."""
     s, y = _as_arrays(scores, labels, "precision@K")
@@ -135,7 +107,7 @@ def precision_at_k(scores: Sequence[float], labels: Sequence[bool], k: int, *, s
     k = min(k, s.size)
     if k == 0:
         return _NAN
-    hits = int(y[top_k(s, k, seed)].sum())
+    hits = int(y[rank_order(s, seed)[:k]].sum())
     lo, hi = wilson_interval(hits, k)
     return Estimate(hits / k, lo, hi)
 
@@ -150,15 +122,13 @@ def base_rate(labels: Sequence[bool]) -> Estimate:
 def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr: float) -> float:
     """TPR at the strictest threshold whose FPR is at most `fpr` (higher score = member).
 
-    With fewer than 1/fpr non-members the threshold is above every non-member (FPR 0).
+    The member/non-member form of `molleak.evaluate.metrics.tpr_at_fpr`.
     """
-    neg = np.sort(np.asarray(nonmember_scores, dtype=np.float64))[::-1]
     pos = np.asarray(member_scores, dtype=np.float64)
+    neg = np.asarray(nonmember_scores, dtype=np.float64)
     if neg.size == 0 or pos.size == 0:
         return float("nan")
-    allowed = int(np.floor(fpr * neg.size))  # non-members that may score above the threshold
-    threshold = neg[allowed] if allowed < neg.size else -np.inf
-    return float((pos > threshold).mean())
+    return metrics.tpr_at_fpr(np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)], np.r_[pos, neg], fpr)
 
 
 def membership_metrics(
