@@ -79,6 +79,7 @@ class AdapterFit:
     record_values: np.ndarray
     step_alpha: np.ndarray
     info: dict[str, Any]
+    model: Adapter | None = None  # the trained adapter, to score molecules outside the pool (the search)
 
 
 def fit_adapter(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, labels: np.ndarray, seed: int, *,
@@ -172,7 +173,7 @@ def _fit(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, labels:
         "final_loss": float(loss.item()),
         "out_dim": out_dim,
     }
-    return AdapterFit(rec_s.numpy().astype(np.float64), alpha.numpy().astype(np.float64), info)
+    return AdapterFit(rec_s.numpy().astype(np.float64), alpha.numpy().astype(np.float64), info, model)
 
 
 @SCORES.register("adapter")

@@ -23,7 +23,6 @@ continues the search).
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -37,8 +36,8 @@ from molleak.candidates.pool import CandidateRecord
 from molleak.errors import MolleakError
 from molleak.extract import METHODS, AttackContext, MethodOutput, rank_pool
 from molleak.runs import write_atomic
-from molleak.scoring.adapter import Adapter, adapter_loss
-from molleak.scoring.base import StepTable, heavy_atoms, heldout_split, molecule_max, roc_auc
+from molleak.scoring.adapter import Adapter, fit_adapter
+from molleak.scoring.base import StepTable, heavy_atoms
 from molleak.search.agent import PolicySearch, Reward, SearchConfig, curve_tsv, provenance, torch_threads
 from molleak.search.env import ActionSpace, Episode
 
@@ -126,10 +125,9 @@ class AdapterReward(Reward):
 def fit_step_adapter(records: list[CandidateRecord], labels: dict[str, bool], emb: dict[str, np.ndarray],
                      seed: int, *, out_dim: int = 100, steps: int = 200, lr: float = 1e-3,
                      weight_decay: float = 5e-4, heldout: float = 0.2, patience: int = 50) -> tuple[Adapter, dict]:
-    """Train the adapter (same model, loss and early stopping as `molleak.scoring.adapter`) and return it.
+    """Train the adapter of `molleak.scoring.adapter` on the warm-up episodes and return the model.
 
-    `molleak.scoring.adapter.fit_adapter` returns the pool's scores, not the model; the search must
-    score molecules it has not generated yet, so it keeps the trained model.
+    The search scores molecules it has not generated yet, so it keeps the trained model.
 
     Args:
         records: the warm-up episodes as pool records.
@@ -142,50 +140,12 @@ def fit_step_adapter(records: list[CandidateRecord], labels: dict[str, bool], em
     index = {s: k for k, s in enumerate(smiles)}
     record_molecule = np.array([index[r.smiles] for r in records], dtype=np.int64)
     y = np.array([labels[s] for s in smiles], dtype=bool)
-    train_mol, held_mol = heldout_split(len(smiles), heldout, seed)
-    if y[train_mol].all() or not y[train_mol].any():
-        raise MolleakError(f"policy: the aux weak labels of the {int(train_mol.sum())} warm-up molecules are all "
-                           f"{'positive' if y[train_mol].all() else 'negative'}; raise the budget or adapter_fraction")
-    torch.manual_seed(seed)
-    model = Adapter(next(iter(emb.values())).shape[0], out_dim)
-    t = torch.from_numpy(np.stack([emb[s] for s in table.smiles]).astype(np.float32))
-    n = torch.from_numpy(table.n_atoms.astype(np.float32))
-    args = (t[table.before], t[table.motif], t[table.after], n[table.before], n[table.motif])
-    step_rec = torch.from_numpy(table.record)
-    rec_train = torch.from_numpy(train_mol[record_molecule])
-    rec_labels = torch.from_numpy(y[record_molecule])
-    use_held = bool(held_mol.any()) and y[held_mol].any() and not y[held_mol].all()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-
-    def record_scores() -> tuple[torch.Tensor, torch.Tensor]:
-        s, a = model(*args)
-        return torch.zeros(len(records)).index_add(0, step_rec, s), a
-
-    best_auc, best_step, best_state, history = -1.0, 0, None, []
-    for step in range(steps):
-        rec_s, alpha = record_scores()
-        loss = adapter_loss(rec_s[rec_train], rec_labels[rec_train], alpha[rec_train[step_rec]])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if not use_held:
-            continue
-        with torch.no_grad():
-            rec_s, _ = record_scores()
-        mol_s, _ = molecule_max(rec_s.numpy(), record_molecule, len(smiles))
-        auc = roc_auc(y[held_mol], mol_s[held_mol])
-        history.append(round(auc, 5))
-        if auc > best_auc:
-            best_auc, best_step, best_state = auc, step + 1, copy.deepcopy(model.state_dict())
-        elif step + 1 - best_step >= patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    info = {"heldout_auc": float(best_auc) if use_held else None, "best_step": best_step if use_held else steps,
-            "n_molecules": len(smiles), "n_records": len(records), "positive_rate": float(y.mean()),
-            "heldout_auc_history": history}
-    return model, info
+    fit = fit_adapter(table, np.stack([emb[s] for s in table.smiles]), record_molecule, y, seed, out_dim=out_dim,
+                      steps=steps, lr=lr, weight_decay=weight_decay, heldout=heldout, patience=patience)
+    info = {"heldout_auc": fit.info["heldout_auc"], "best_step": fit.info["best_step"], "n_molecules": len(smiles),
+            "n_records": len(records), "positive_rate": float(y.mean()),
+            "heldout_auc_history": fit.info["heldout_auc_history"]}
+    return fit.model, info
 
 
 _SEARCH_KEYS = {f.name for f in fields(SearchConfig)}
