@@ -1,6 +1,6 @@
 """Embedding throughput of the 5x300 GIN victim on MOSES molecules, and where the time goes.
 
-Usage: python scripts/bench_embed.py [--n 5000] [--batch-sizes 64 256 1024] [--threads 2]
+Usage: python scripts/bench_embed.py [--n 5000] [--batch-sizes 64 256 1024] [--threads 2] [--bf16]
 Prints molecules/s for: RDKit parse + canonical SMILES, featurisation, collation, the forward
 pass, and `Victim.embed` end to end (cold cache), per batch size.
 """
@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 1024])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bf16", action="store_true", help="also time the forward pass under bfloat16 autocast")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     raw = read_moses("train")
@@ -50,23 +51,30 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     enc = GINEncoder(5, 300).eval()
-    for bs in args.batch_sizes:
-        batches = [graphs[i : i + bs] for i in range(0, len(graphs), bs)]
-        t = time.perf_counter()
-        collated = [collate(b) for b in batches]
-        t_coll = time.perf_counter() - t
-        with torch.inference_mode():
-            enc.graph_embeddings(collated[0])  # warm-up
+    for precision in ["fp32", "bf16"] if args.bf16 else ["fp32"]:
+        for bs in args.batch_sizes:
+            batches = [graphs[i : i + bs] for i in range(0, len(graphs), bs)]
             t = time.perf_counter()
-            for b in collated:
-                enc.graph_embeddings(b)
-            t_fwd = time.perf_counter() - t
-        victim = Victim(enc, batch_size=bs)
-        t = time.perf_counter()
-        victim.embed(smiles)
-        t_e2e = time.perf_counter() - t
-        print(f"batch {bs:5d}: collate {rate(args.n, t_coll)} | forward {rate(args.n, t_fwd)} | "
-              f"Victim.embed end to end {rate(args.n, t_e2e)}")
+            collated = [collate(b) for b in batches]
+            t_coll = time.perf_counter() - t
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                enc.graph_embeddings(collated[0])  # warm-up
+                t = time.perf_counter()
+                for b in collated:
+                    enc.graph_embeddings(b)
+                t_fwd = time.perf_counter() - t
+            line = f"{precision} batch {bs:5d}: collate {rate(args.n, t_coll)} | forward {rate(args.n, t_fwd)}"
+            if precision == "fp32":
+                victim = Victim(enc, batch_size=bs)
+                t = time.perf_counter()
+                victim.embed(smiles)
+                t_e2e = time.perf_counter() - t
+                t = time.perf_counter()
+                victim.embed(smiles)
+                t_warm = time.perf_counter() - t
+                line += (f" | Victim.embed end to end: cold cache {rate(args.n, t_e2e)}, "
+                         f"warm cache {rate(args.n, t_warm)}")
+            print(line)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,9 @@ class Victim:
         encoder: the graph encoder (put in eval mode here).
         name: how reports name this victim.
         provenance: where the weights came from (strategy, training-set hash, epochs, seed...).
-        batch_size: molecules per forward pass.
+        batch_size: molecules per forward pass (64 was fastest on a 2-core CPU: BENCHMARKS.md).
         budget: the most molecules the model may compute (None = unlimited).
         cache: keep embeddings by canonical SMILES.
-        precision: "fp32" (exact) or "bf16" (autocast matrix products to bfloat16: about twice the
-            forward throughput on CPUs with AVX-512 BF16 or AMX, embeddings agree to ~1e-2 relative).
     """
 
     def __init__(
@@ -44,14 +42,10 @@ class Victim:
         *,
         name: str = "victim",
         provenance: dict[str, Any] | None = None,
-        batch_size: int = 256,
+        batch_size: int = 64,
         budget: int | None = None,
         cache: bool = True,
-        precision: str = "fp32",
     ):
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-        self.precision = precision
         self.encoder = encoder.eval()
         self.name = name
         self.provenance = dict(provenance or {})
@@ -120,8 +114,7 @@ class Victim:
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             graphs = [feat(mol, key) for key, mol in chunk]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                emb = self.encoder.graph_embeddings(coll(graphs)).float().numpy()
+            emb = self.encoder.graph_embeddings(coll(graphs)).float().numpy()
             for (key, _), row in zip(chunk, emb, strict=True):
                 out[key] = row
         return out
