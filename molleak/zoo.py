@@ -34,7 +34,7 @@ ZOO_STRATEGIES = ("attrmask", "contextpred", "edgepred", "infograph", "graphcl",
 ZOO_VICTIMS = (*ZOO_STRATEGIES, REGRESSION)
 
 #: default epochs per strategy, chosen so the `standard` tier (50k molecules) zoo fits 90 minutes on
-#: 2 CPU cores; measured seconds per epoch and the arithmetic are in docs/benchmarks/zoo.md
+#: 2 CPU cores; measured seconds per epoch and the arithmetic are in BENCHMARKS.md
 DEFAULT_EPOCHS = {"attrmask": 2, "contextpred": 2, "edgepred": 2, "infograph": 2, "graphcl": 2, "simgrace": 2,
                   "graphmae": 2, "molebert": 3, "grover": 2}
 FINETUNE_EPOCHS = 30

@@ -16,7 +16,7 @@ Every run is a normal run directory evaluated by `molleak.evaluate.evaluate_run`
 exact precision@{50,100,200} against the private set; evaluation is the only reader of it).
 Prints a table and writes `summary.json` into `--out`.
 
-Example (the docs/benchmarks/policy.md run):
+Example (the BENCHMARKS.md run):
 
     .venv/bin/python scripts/bench_policy.py --tier /tmp/small --vocab /tmp/vocab_small \\
         --victim /tmp/victim_attrmask.pt --templates 3,5,9,11 --budgets 1000,3000 --seeds 0,1,2 \\

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/run_canary.py --data /tmp/tiny --out /tmp/canary --repeats 1,8,32 --epochs 5,20 --seed 0
 
 Trains two small victims per cell (canary-planted private set, and the reference with decoys),
-resumable through the run directory. Figures go into docs/benchmarks/leakage.md with the command.
+resumable through the run directory. Figures go into BENCHMARKS.md with the command.
 """
 
 from __future__ import annotations

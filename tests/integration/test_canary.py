@@ -5,7 +5,7 @@ memoriser around a real GIN) must be detected: this is the power the score is de
 fails if neighbours, owners or calibration are wired wrong. (2) The trained-GNN canary grid runs,
 resumes from its cells, and its null (the reference victim, which saw neither canaries nor
 non-members) stays at chance. Whether a *trained* AttrMasking GIN memorises canaries enough to be
-detected is a measurement, not a unit test: see docs/benchmarks/leakage.md.
+detected is a measurement, not a unit test: see BENCHMARKS.md.
 """
 
 from __future__ import annotations

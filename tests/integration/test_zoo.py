@@ -19,7 +19,7 @@ TINY = dict(seed=0, batch_size=32, encoder_config={"num_layers": 2, "emb_dim": 1
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """One intra-op thread: on the shared 2-core machine torch's 2 threads spin and scatter ops slow
-    down 10-500x (docs/benchmarks/zoo.md)."""
+    down 10-500x (BENCHMARKS.md)."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
