@@ -9,7 +9,9 @@ resumes where it stopped):
 3. `vocab/`: templates and motifs mined from the auxiliary set only.
 4. `runs/one_step/<method>`: one-step extraction by every configured method against the victim,
    plus the adapter against the reference victim and the untrained encoder (the controls);
-   `runs/two_step/<method>`: two-step extraction on the most frequent templates.
+   `runs/two_step/<method>`: two-step extraction from the most frequent templates with at most
+   `two_step_max_points` attachment points (multi-point templates make two-step pools of
+   hundreds of thousands of records, which enumerate-and-rank must enumerate).
 5. Evaluation of every run against the private set and, as a second bank, the reference set.
 6. `attribution.json`: the private-only test (victim vs reference victim, identical attack
    settings) and whole-molecule membership (victim vs reference).
@@ -201,15 +203,25 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     if a.two_step:
         _stage("two-step extraction")
         two = out / "runs" / "two_step"
-        templates = list(range(a.two_step_templates))
-        pool_two: str | None = None
+        from molleak.candidates.vocab import Vocabulary
+
+        voc = Vocabulary.load(vocab)  # templates are ordered by aux frequency
+        templates = [i for i in range(len(voc.templates)) if voc.template_points(i) <= a.two_step_max_points]
+        templates = templates[: a.two_step_templates]
+        # one enumeration shared by every enumerate-and-rank method and control (the searches
+        # build their molecules themselves and take no pool)
+        pool_file = out / "pools" / f"two_step_{'_'.join(map(str, templates))}.tsv.gz"
+        if not pool_file.is_file():
+            from molleak.candidates.enumerate import write_enumeration
+
+            stats = write_enumeration(voc, pool_file, steps=2, templates=templates)
+            log.info("two-step pool: %s", stats)
+        pool_two = str(pool_file)
         for method in a.two_step_methods:
-            uses_pool = method not in ("policy", "random-search")  # the searches build molecules themselves
+            uses_pool = method not in ("policy", "random-search")
             run = _extract_once(two / method, victim=str(models["victim"]), steps=2, method=method,
                                 templates=templates, budget=a.budget, pool=pool_two if uses_pool else None,
                                 **common)
-            if uses_pool and pool_two is None and (run / "pool.tsv.gz").is_file():
-                pool_two = str(run / "pool.tsv.gz")
             runs[f"two_step/{method}"] = run
         if "reference" in models and "adapter-budget" in a.two_step_methods:
             runs["two_step/adapter-budget@reference"] = _extract_once(

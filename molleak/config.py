@@ -42,7 +42,10 @@ class AttackConfig(_Strict):
     n_motifs: int = Field(91, ge=1)
     one_step_methods: list[str] = ["adapter", "eq1", "mlp", "prior_fp", "qed", "sa", "random"]
     two_step: bool = True
-    two_step_templates: int = Field(4, ge=1, description="most frequent templates used for two-step")
+    two_step_templates: int = Field(3, ge=1, description="how many templates two-step extraction starts from")
+    two_step_max_points: int = Field(
+        1, ge=1, le=4, description="two-step uses the most frequent templates with at most this many points"
+    )
     two_step_methods: list[str] = ["policy", "adapter-budget", "random-search"]
     budget: int = Field(4000, ge=1, description="victim queries per two-step method")
     k: int = Field(200, ge=1)
