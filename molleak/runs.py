@@ -6,6 +6,7 @@ config, versions and seed beside its results, as PyKEEN does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -129,3 +130,20 @@ def start_run(out_dir: str | os.PathLike, config: dict[str, Any], seed: int) -> 
     write_json_atomic(out / "config.json", {**config, "seed": seed})
     write_json_atomic(out / "metadata.json", run_metadata())
     return out
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run torch ops with `n` intra-op threads, restoring the previous setting afterwards.
+
+    Small models and full-batch fits run faster on one thread; on a busy machine a second thread
+    only spins (5-15x slower measured; BENCHMARKS.md).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -37,3 +37,13 @@ def tiny_victim(tmp_path_factory, moses_sample) -> Path:
                          encoder_config={"num_layers": 2, "emb_dim": 32})
     pretrain(moses_sample[:600], cfg, out, progress=False)
     return out
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """One intra-op torch thread for the test: on a shared 2-core machine torch's 2 threads spin and
+    scatter ops slow down 10-500x (BENCHMARKS.md)."""
+    from molleak.runs import torch_threads
+
+    with torch_threads(1):
+        yield

@@ -36,16 +36,13 @@ def canonical_set(smiles: Sequence[str]) -> list[str]:
 def chemnet_activations(smiles: Sequence[str]) -> np.ndarray:
     """ChemNet penultimate activations [n, 512] of canonical SMILES (cached per molecule)."""
     import fcd
-    import torch
+
+    from molleak.runs import torch_threads
 
     todo = [s for s in dict.fromkeys(smiles) if s not in _ACTIVATIONS]
     if todo:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # small batches: a second thread only spins (6x slower on a busy machine)
-        try:
+        with torch_threads(1):  # small batches: a second thread only spins (6x slower on a busy machine)
             acts = fcd.get_predictions(_chemnet(), todo, device="cpu")
-        finally:
-            torch.set_num_threads(threads)
         _ACTIVATIONS.update(zip(todo, acts, strict=True))
     return np.stack([_ACTIVATIONS[s] for s in smiles]) if smiles else np.zeros((0, 512), dtype=np.float32)
 

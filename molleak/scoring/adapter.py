@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from molleak.errors import MolleakError
+from molleak.runs import torch_threads
 from molleak.scoring.base import SCORES, Score, ScoreResult, StepTable, heldout_split, molecule_max, roc_auc
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,13 +110,9 @@ def fit_adapter(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, 
             f"adapter: the aux weak labels of the training molecules are all {'positive' if labels.all() else 'negative'}; "
             "nothing to learn (use a larger or more varied auxiliary set)"
         )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small full-batch matrices: extra threads only spin (10x slower on a busy machine)
-    try:
+    with torch_threads(1):  # small full-batch matrices: extra threads only spin (10x slower on a busy machine)
         return _fit(table, emb, record_molecule, labels, seed, train_mol, held_mol, out_dim, steps, lr,
                     weight_decay, patience)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, labels: np.ndarray, seed: int,

@@ -27,29 +27,27 @@ def _sascorer():
     return sascorer
 
 
+def molecule_values(smiles: list[str], fn) -> np.ndarray:
+    """`fn(mol)` for each SMILES (NaN where it does not parse)."""
+    out = np.full(len(smiles), np.nan)
+    with rdkit_quiet():
+        for i, s in enumerate(smiles):
+            mol = to_mol(s)
+            if mol is not None:
+                out[i] = fn(mol)
+    return out
+
+
 def qed_values(smiles: list[str]) -> np.ndarray:
     """QED of each SMILES (NaN where it does not parse)."""
     from rdkit.Chem import QED
 
-    out = np.full(len(smiles), np.nan)
-    with rdkit_quiet():
-        for i, s in enumerate(smiles):
-            mol = to_mol(s)
-            if mol is not None:
-                out[i] = QED.qed(mol)
-    return out
+    return molecule_values(smiles, QED.qed)
 
 
 def sa_values(smiles: list[str]) -> np.ndarray:
     """Synthetic accessibility (Ertl & Schuffenhauer) of each SMILES (NaN where it does not parse)."""
-    scorer = _sascorer()
-    out = np.full(len(smiles), np.nan)
-    with rdkit_quiet():
-        for i, s in enumerate(smiles):
-            mol = to_mol(s)
-            if mol is not None:
-                out[i] = scorer.calculateScore(mol)
-    return out
+    return molecule_values(smiles, _sascorer().calculateScore)
 
 
 @SCORES.register("qed")

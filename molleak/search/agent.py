@@ -21,8 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from molleak.errors import MolleakError
+from molleak.runs import torch_threads
 from molleak.search.env import ActionSpace, AssemblyEnv, Episode
 from molleak.search.policy import PolicyNet, StateBatch
 
@@ -299,17 +299,6 @@ class PolicySearch:
         self.env.n_failed = int(state["failed"])
         self.entropy_coef = float(state["entropy_coef"])
         self.stopped = False  # a resumed run may have a larger budget
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run torch ops with n intra-op threads (the small policy runs 5x faster on 1 thread on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _jsonable_rng(rng: np.random.Generator) -> dict[str, Any]:

@@ -35,10 +35,10 @@ import torch
 from molleak.candidates.pool import CandidateRecord
 from molleak.errors import MolleakError
 from molleak.extract import METHODS, AttackContext, MethodOutput, rank_pool
-from molleak.runs import write_atomic
+from molleak.runs import torch_threads, write_atomic
 from molleak.scoring.adapter import Adapter, fit_adapter
 from molleak.scoring.base import StepTable, heavy_atoms
-from molleak.search.agent import PolicySearch, Reward, SearchConfig, curve_tsv, provenance, torch_threads
+from molleak.search.agent import PolicySearch, Reward, SearchConfig, curve_tsv, provenance
 from molleak.search.env import ActionSpace, Episode
 
 if TYPE_CHECKING:  # pragma: no cover

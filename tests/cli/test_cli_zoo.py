@@ -14,14 +14,7 @@ from molleak.models.victim import Victim
 TINY_ARGS = ["--epochs", "1", "--layers", "2", "--emb-dim", "16", "--batch-size", "32", "--finetune-epochs", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on the shared 2-core machine torch's 2 threads spin and scatter ops slow
-    down 10-500x (BENCHMARKS.md)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_zoo_verb_builds_then_skips(tmp_path, moses_sample, capsys):

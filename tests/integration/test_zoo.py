@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from molleak.data.smiles_io import read_smiles, write_smiles
 from molleak.models.checkpoint import read_checkpoint_file
@@ -16,14 +15,7 @@ TINY = dict(seed=0, batch_size=32, encoder_config={"num_layers": 2, "emb_dim": 1
             grover_config={"hidden": 8, "heads": 1, "depth": 1}, finetune_epochs=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on the shared 2-core machine torch's 2 threads spin and scatter ops slow
-    down 10-500x (BENCHMARKS.md)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()

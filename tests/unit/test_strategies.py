@@ -27,14 +27,7 @@ TINY_GROVER = {"hidden": 16, "heads": 1, "depth": 2}
 SMALL_HPARAMS = {"molebert": {"codebook_size": 64}, "grover": {"vocab_size": 128}}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on the shared 2-core machine torch's 2 threads spin and scatter ops slow
-    down 10-500x (BENCHMARKS.md)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(name: str, epochs: int = 2, **kw) -> PretrainConfig:
