@@ -143,8 +143,30 @@ def _build_regression(zoo: ZooConfig, out: Path, progress: bool) -> dict[str, An
             "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"]}
 
 
+def _build_in_worker(strategy: str, train: list[str], train_name: str, zoo: ZooConfig, out: Path,
+                     threads: int) -> dict[str, Any]:
+    """One victim in a worker process: one torch thread each, so workers do not fight over cores."""
+    import torch
+
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{strategy}] %(message)s")
+    return _build_pretrained(strategy, train, train_name, zoo, out, progress=False)
+
+
+def _progress_iter(futures: dict[str, Any], progress: bool):
+    """Names of finished victims, in completion order, with a bar over victims."""
+    from concurrent.futures import as_completed
+
+    from tqdm.auto import tqdm
+
+    names = {f: n for n, f in futures.items()}
+    for fut in tqdm(as_completed(names), total=len(names), desc="zoo victims", unit="victim",
+                    disable=not progress):
+        yield names[fut]
+
+
 def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] | None = None,
-              zoo: ZooConfig | None = None, *, progress: bool = True) -> dict[str, Any]:
+              zoo: ZooConfig | None = None, *, progress: bool = True, workers: int = 1) -> dict[str, Any]:
     """Build (or complete) a victim zoo; returns the manifest also written to `<out_dir>/zoo.json`.
 
     Args:
@@ -153,6 +175,8 @@ def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] |
         strategies: victims to build (default: all of `ZOO_VICTIMS`); "regression" also builds its
             base victim when that is missing.
         zoo: epochs, seed, encoder sizes, fine-tune settings.
+        workers: victims pre-trained at once, each in its own process with one torch thread (the
+            victims are independent; a victim's weights do not depend on `workers`).
     """
     zoo = zoo or ZooConfig()
     names = list(strategies or ZOO_VICTIMS)
@@ -170,13 +194,29 @@ def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] |
     if REGRESSION in names and zoo.regression_base not in order and not (out / f"{zoo.regression_base}.pt").exists():
         order.append(zoo.regression_base)
     results = []
-    for name in order:
-        log.info("zoo: %s", name)
-        results.append(_build_pretrained(name, train.smiles, str(train_path), zoo, out, progress))
+    t_start = time.perf_counter()
+    if workers > 1 and len(order) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # slowest first (Mole-BERT trains two models), so the last worker does not finish alone
+        order.sort(key=lambda n: n != "molebert")
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {name: pool.submit(_build_in_worker, name, train.smiles, str(train_path), zoo, out, 1)
+                       for name in order}
+            for name in _progress_iter(futures, progress):
+                results.append(futures[name].result())
+                log.info("zoo: %s %s in %.0f s", name, results[-1]["status"], results[-1]["seconds"])
+    else:
+        for name in order:
+            log.info("zoo: %s", name)
+            results.append(_build_pretrained(name, train.smiles, str(train_path), zoo, out, progress))
     if REGRESSION in names:
         results.append(_build_regression(zoo, out, progress))
     manifest = {"data": str(data_dir), "train_file": str(train_path), "train_sha256": sha256_lines(train.smiles),
                 "n_train": len(train), "config": asdict(zoo), "victims": results,
-                "seconds_total": sum(r["seconds"] for r in results)}
+                "seconds_total": sum(r["seconds"] for r in results), "workers": workers,
+                "wall_seconds": time.perf_counter() - t_start}
     write_json_atomic(out / "zoo.json", manifest)
     return manifest

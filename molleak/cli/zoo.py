@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0, so reruns skip built victims)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="torch intra-op threads (1 is much faster on a machine shared with other jobs)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="victims pre-trained at once, each in its own process with one torch thread "
+                   "(2 on a 2-core machine)")
     p.set_defaults(func=run)
 
 
@@ -49,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
                     encoder_config={"num_layers": args.layers, "emb_dim": args.emb_dim},
                     grover_config={"hidden": args.grover_hidden} if args.grover_hidden else {},
                     finetune_epochs=args.finetune_epochs, regression_base=args.regression_base)
-    manifest = build_zoo(args.data, args.out, args.strategies, zoo)
+    manifest = build_zoo(args.data, args.out, args.strategies, zoo, workers=args.workers)
     built = [v["victim"] for v in manifest["victims"] if v["status"] == "built"]
     skipped = [v["victim"] for v in manifest["victims"] if v["status"] == "skipped"]
     print(f"zoo {args.out}: built {len(built)} ({' '.join(built) or '-'}), skipped {len(skipped)} "
-          f"({' '.join(skipped) or '-'}) in {manifest['seconds_total']:.0f} s")
+          f"({' '.join(skipped) or '-'}) in {manifest['wall_seconds']:.0f} s wall")
     return 0

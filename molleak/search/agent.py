@@ -70,6 +70,13 @@ class Archive:
         if reward > self.reward[k]:
             self.reward[k], self.provenance[k] = float(reward), provenance
 
+    def rescore(self, values: dict[str, float]) -> None:
+        """Replace the rewards of the molecules in `values` (the reward function was refitted)."""
+        for smiles, v in values.items():
+            k = self._index.get(smiles)
+            if k is not None:
+                self.reward[k] = float(v)
+
     def top_mean(self, k: int) -> float:
         """Mean of the k best rewards (NaN when empty)."""
         if not self.reward:
@@ -163,6 +170,7 @@ class PolicySearch:
         self.failed_reward = -float(max_steps) if config.failed_reward is None else float(config.failed_reward)
         self.stopped = False
         self.entropy_coef = float(config.entropy)
+        self.reward_version = 0  # bumped by whoever refits the reward; rewards of different versions differ in scale
 
     # -- one batch -------------------------------------------------------------------------
     def _play(self, n: int) -> tuple[list[Episode], list[list[tuple]], torch.Tensor | None]:
@@ -229,7 +237,8 @@ class PolicySearch:
                            "mean_reward": float(np.mean(rewards[keep_ok])), "archive": len(self.archive),
                            "new": len(self.archive) - n_before,
                            f"top{self.config.curve_k}_mean": self.archive.top_mean(self.config.curve_k),
-                           "failed": self.env.n_failed, "entropy_coef": self.entropy_coef})
+                           "failed": self.env.n_failed, "entropy_coef": self.entropy_coef,
+                           "reward_version": self.reward_version})
         return not self.stopped
 
     def _learn(self, episodes: list[Episode], trace: list[list[tuple]], rewards: np.ndarray,
@@ -283,7 +292,7 @@ class PolicySearch:
             "rng": _jsonable_rng(self.rng),
             "archive": self.archive.state(), "curve": list(self.curve), "updates": self.updates,
             "episodes": self.episodes, "failed": self.env.n_failed, "stopped": self.stopped,
-            "entropy_coef": self.entropy_coef,
+            "entropy_coef": self.entropy_coef, "reward_version": self.reward_version,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -298,6 +307,7 @@ class PolicySearch:
         self.curve, self.updates, self.episodes = list(state["curve"]), int(state["updates"]), int(state["episodes"])
         self.env.n_failed = int(state["failed"])
         self.entropy_coef = float(state["entropy_coef"])
+        self.reward_version = int(state.get("reward_version", 0))
         self.stopped = False  # a resumed run may have a larger budget
 
 

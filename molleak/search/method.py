@@ -5,7 +5,11 @@
   the auxiliary set only (the attacker's weak labels) and the learned adapter score is trained on
   them (held-out early stopping, as `molleak.scoring.adapter`); the rest of the budget goes to the
   actor-critic search whose reward is the adapter score of each finished molecule (sum over its
-  steps). Every molecule generated goes to the archive; the top-K comes from it.
+  steps). Every molecule generated goes to the archive; the top-K comes from it. The adapter is
+  refitted on every molecule generated so far (aux labels, no extra victim query) whenever their
+  number has grown by `refit_growth` (default 1.5x) and once at the end, and the archive is
+  rescored with it: the search cannot keep exploiting a reward that is wrong where it goes, and
+  the final ranking uses an adapter trained on everything the budget bought (`AdapterRefit`).
 - `random-search`: the same, with uniformly random valid actions instead of the policy.
 - `adapter-budget`: enumerate-and-rank restricted to the budget: a seeded random subset of the
   enumerated pool's records whose step molecules fit in `--budget` victim queries, ranked by the
@@ -38,7 +42,7 @@ from molleak.extract import METHODS, AttackContext, MethodOutput, rank_pool
 from molleak.runs import torch_threads, write_atomic
 from molleak.scoring.adapter import Adapter, fit_adapter
 from molleak.scoring.base import StepTable, heavy_atoms
-from molleak.search.agent import PolicySearch, Reward, SearchConfig, curve_tsv, provenance
+from molleak.search.agent import Archive, PolicySearch, Reward, SearchConfig, curve_tsv, provenance
 from molleak.search.env import ActionSpace, Episode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,6 +69,8 @@ class AdapterReward(Reward):
         self.n_atoms: dict[str, float] = {}
         self.queries = 0
         self.seconds_embed = 0.0
+        #: every distinct (molecule, construction) scored so far: what a refit trains on and rescores
+        self.records: dict[str, CandidateRecord] = {}
 
     @staticmethod
     def _step_smiles(ep: Episode) -> list[str]:
@@ -99,6 +105,9 @@ class AdapterReward(Reward):
         if self.model is None:
             raise RuntimeError("AdapterReward used before its adapter was trained")
         self.embed(episodes)
+        for ep in episodes:
+            rec = ep.record()
+            self.records.setdefault(rec.to_line(), rec)
         steps = [(k, st) for k, ep in enumerate(episodes) for st in ep.steps]
         if not steps:
             return np.zeros(len(episodes))
@@ -119,15 +128,18 @@ class AdapterReward(Reward):
         return {"queries": self.queries, "smiles": keys,
                 "emb": torch.from_numpy(np.stack([self.emb[k] for k in keys])) if keys else torch.zeros(0),
                 "n_atoms": [self.n_atoms[k] for k in keys],
+                "records": list(self.records),
                 "adapter": None if self.model is None else self.model.state_dict()}
 
 
 def fit_step_adapter(records: list[CandidateRecord], labels: dict[str, bool], emb: dict[str, np.ndarray],
                      seed: int, *, out_dim: int = 100, steps: int = 200, lr: float = 1e-3,
-                     weight_decay: float = 5e-4, heldout: float = 0.2, patience: int = 50) -> tuple[Adapter, dict]:
-    """Train the adapter of `molleak.scoring.adapter` on the warm-up episodes and return the model.
+                     weight_decay: float = 5e-4, heldout: float = 0.2,
+                     patience: int = 50) -> tuple[Adapter, dict, np.ndarray]:
+    """Train the adapter of `molleak.scoring.adapter` on generated episodes; the model, info, record scores.
 
-    The search scores molecules it has not generated yet, so it keeps the trained model.
+    The search scores molecules it has not generated yet, so it keeps the trained model; the
+    per-record scores (sum over steps) rescore the archive after a refit.
 
     Args:
         records: the warm-up episodes as pool records.
@@ -145,12 +157,12 @@ def fit_step_adapter(records: list[CandidateRecord], labels: dict[str, bool], em
     info = {"heldout_auc": fit.info["heldout_auc"], "best_step": fit.info["best_step"], "n_molecules": len(smiles),
             "n_records": len(records), "positive_rate": float(y.mean()),
             "heldout_auc_history": fit.info["heldout_auc_history"]}
-    return fit.model, info
+    return fit.model, info, np.asarray(fit.record_values, dtype=np.float64)
 
 
 _SEARCH_KEYS = {f.name for f in fields(SearchConfig)}
 _ADAPTER_KEYS = {"out_dim", "adapter_steps", "adapter_lr", "weight_decay", "heldout", "patience"}
-_RUN_KEYS = {"adapter_fraction", "max_updates", "checkpoint_every", "resume", "stall_updates"}
+_RUN_KEYS = {"adapter_fraction", "max_updates", "checkpoint_every", "resume", "stall_updates", "refit_growth"}
 
 
 def _split_options(options: dict[str, Any], learn: bool) -> tuple[SearchConfig, dict[str, Any], dict[str, Any]]:
@@ -163,8 +175,11 @@ def _split_options(options: dict[str, Any], learn: bool) -> tuple[SearchConfig, 
     except TypeError as exc:
         raise MolleakError(f"bad search options: {exc}") from None
     adapter = {{"adapter_steps": "steps", "adapter_lr": "lr"}.get(k, k): v for k, v in options.items() if k in _ADAPTER_KEYS}
-    run = {"adapter_fraction": 0.3, "max_updates": None, "checkpoint_every": 10, "resume": True, "stall_updates": 20}
+    run = {"adapter_fraction": 0.3, "max_updates": None, "checkpoint_every": 10, "resume": True, "stall_updates": 20,
+           "refit_growth": 1.5}
     run.update({k: v for k, v in options.items() if k in _RUN_KEYS})
+    if run["refit_growth"] is not None and float(run["refit_growth"]) <= 1:
+        raise MolleakError(f"refit_growth must be above 1 (or null: never refit), got {run['refit_growth']}")
     if not 0 < float(run["adapter_fraction"]) < 1:
         raise MolleakError(f"adapter_fraction must be in (0, 1), got {run['adapter_fraction']}")
     return cfg, adapter, run
@@ -183,21 +198,25 @@ def search_method(ctx: AttackContext, options: dict[str, Any], learn: bool) -> M
     ckpt = None if ctx.work_dir is None else ctx.work_dir / CHECKPOINT_FILE
     t_start = time.perf_counter()
     warm_info: dict[str, Any]
+    refit = AdapterRefit(ctx.aux_smiles, reward, ctx.seed, adapter_opts, run["refit_growth"])
     if ckpt is not None and ckpt.is_file() and bool(run["resume"]):
-        warm_info = _resume(ckpt, search, reward, space)
+        warm_info = _resume(ckpt, search, reward, refit)
         log.info("resumed from %s: %d updates, %d queries, archive %d", ckpt, search.updates, reward.queries,
                  len(search.archive))
     else:
-        warm_info = _warm_up(ctx, search, reward, float(run["adapter_fraction"]), adapter_opts)
+        warm_info = _warm_up(search, reward, float(run["adapter_fraction"]), refit)
 
     def save(s: PolicySearch) -> None:
         if ckpt is not None and s.updates % int(run["checkpoint_every"]) == 0:
-            _save(ckpt, s, reward, warm_info)
+            _save(ckpt, s, reward, warm_info, refit)
 
     stall, last_q = 0, reward.queries
     max_updates = None if run["max_updates"] is None else int(run["max_updates"])
     while max_updates is None or search.updates < max_updates:
         more = search.step()
+        if more and refit.due():
+            refit.fit(search.archive)
+            search.reward_version = len(refit.history)
         save(search)
         # a policy that only regenerates known molecules spends no queries: stop it after a while
         stall = stall + 1 if reward.queries == last_q else 0
@@ -206,14 +225,18 @@ def search_method(ctx: AttackContext, options: dict[str, Any], learn: bool) -> M
             if stall >= int(run["stall_updates"]):
                 log.warning("search stopped: %d updates without a new molecule", stall)
             break
+    if refit.growth is not None and refit.n_molecules() > refit.last_n:
+        refit.fit(search.archive)  # the final ranking: an adapter trained on everything generated
+        search.reward_version = len(refit.history)
     if ckpt is not None:
-        _save(ckpt, search, reward, warm_info)
+        _save(ckpt, search, reward, warm_info, refit)
     if ctx.work_dir is not None:
         write_atomic(ctx.work_dir / CURVE_FILE, curve_tsv(search.curve))
     ctx.timings["embed"] = ctx.timings.get("embed", 0.0) + reward.seconds_embed
+    ctx.timings["label_aux"] = ctx.timings.get("label_aux", 0.0) + refit.seconds_label
     ctx.timings["search"] = ctx.timings.get("search", 0.0) + time.perf_counter() - t_start
     a = search.archive
-    info = {"adapter": warm_info, "updates": search.updates, "episodes": search.episodes,
+    info = {"adapter": warm_info, "adapter_fits": refit.history, "updates": search.updates, "episodes": search.episodes,
             "queries_search": reward.queries, "archive": len(a), "failed_episodes": search.env.n_failed,
             "search_options": {f.name: getattr(cfg, f.name) for f in fields(SearchConfig)},
             "run_options": run, "curve_file": CURVE_FILE if ctx.work_dir is not None else None}
@@ -221,11 +244,86 @@ def search_method(ctx: AttackContext, options: dict[str, Any], learn: bool) -> M
     return MethodOutput(list(a.smiles), np.asarray(a.reward, dtype=np.float64), prov, None, info)
 
 
-def _warm_up(ctx: AttackContext, search: PolicySearch, reward: AdapterReward, fraction: float,
-             adapter_opts: dict[str, Any]) -> dict[str, Any]:
-    """Spend `fraction` of the budget on random episodes, label them against aux, train the adapter."""
-    from molleak.oracle import Bank, label
+class AdapterRefit:
+    """Fits the reward's adapter on every molecule generated so far and rescores the archive.
 
+    Why refit: the warm-up adapter is trained on a few hundred random molecules; a policy that
+    optimises it hard drifts into regions where it is wrong (reward hacking). Every generated
+    molecule is already embedded (its reward needed that) and its aux weak label costs no victim
+    query, so refitting on the growing archive corrects the reward exactly where the search goes,
+    for free in queries. The last fit (at the end of the search) ranks the archive with an adapter
+    trained on everything the budget bought, as budgeted enumerate-and-rank does.
+
+    Args:
+        aux_smiles: the attacker's auxiliary set (the only source of labels).
+        reward: the search's reward (its `records`, `emb` and `model`).
+        seed: seeds the adapter's split and weights.
+        adapter_opts: `fit_step_adapter` keyword arguments.
+        growth: refit when the number of distinct molecules reaches `growth` x the last fit's
+            (None: only the warm-up fit).
+    """
+
+    def __init__(self, aux_smiles: Sequence[str], reward: AdapterReward, seed: int, adapter_opts: dict[str, Any],
+                 growth: float | None):
+        self.aux_smiles, self.reward, self.seed, self.opts = aux_smiles, reward, seed, adapter_opts
+        self.growth = None if growth is None else float(growth)
+        self.labels: dict[str, bool] = {}
+        self.bank = None
+        self.last_n = 0
+        self.history: list[dict[str, Any]] = []
+        self.seconds_label = 0.0
+
+    def n_molecules(self) -> int:
+        return len({r.smiles for r in self.reward.records.values()})
+
+    def due(self) -> bool:
+        return self.growth is not None and self.last_n > 0 and self.n_molecules() >= self.growth * self.last_n
+
+    def fit(self, archive: Archive | None) -> dict[str, Any]:
+        """Label new molecules against aux, fit the adapter on all records, rescore `archive`."""
+        from molleak.oracle import Bank, label
+
+        records = list(self.reward.records.values())
+        smiles = list(dict.fromkeys(r.smiles for r in records))
+        new = [m for m in smiles if m not in self.labels]
+        if new:
+            t0 = time.perf_counter()
+            if self.bank is None:
+                self.bank = Bank(self.aux_smiles)
+            hits = np.asarray(label(new, self.bank).substructure, dtype=bool).tolist()
+            self.labels.update(zip(new, hits, strict=True))
+            self.seconds_label += time.perf_counter() - t0
+        try:
+            model, info, values = fit_step_adapter(records, self.labels, self.reward.emb, self.seed, **self.opts)
+        except MolleakError as exc:
+            if self.reward.model is None:
+                raise
+            log.warning("adapter refit skipped (the previous adapter is kept): %s", exc)
+            self.last_n = len(smiles)
+            return {}
+        self.reward.model = model
+        if archive is not None:
+            best: dict[str, float] = {}
+            for rec, v in zip(records, values, strict=True):
+                best[rec.smiles] = max(best.get(rec.smiles, -np.inf), float(v))
+            archive.rescore(best)
+        self.last_n = len(smiles)
+        info = {**info, "queries": self.reward.queries}
+        self.history.append({k: info[k] for k in ("queries", "n_molecules", "n_records", "heldout_auc",
+                                                  "positive_rate", "best_step")})
+        log.info("adapter fit %d on %d molecules (%d queries): held-out AUC %s", len(self.history), len(smiles),
+                 self.reward.queries, info["heldout_auc"])
+        return info
+
+    def state(self) -> dict[str, Any]:
+        return {"last_n": self.last_n, "history": list(self.history)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.last_n, self.history = int(state["last_n"]), list(state["history"])
+
+
+def _warm_up(search: PolicySearch, reward: AdapterReward, fraction: float, refit: AdapterRefit) -> dict[str, Any]:
+    """Spend `fraction` of the budget on random episodes, label them against aux, train the adapter."""
     full_budget = reward.budget
     if full_budget is not None:
         reward.budget = max(1, int(fraction * full_budget))
@@ -241,29 +339,24 @@ def _warm_up(ctx: AttackContext, search: PolicySearch, reward: AdapterReward, fr
     reward.budget = full_budget
     if not episodes:
         raise MolleakError("policy: the budget is too small for even one warm-up molecule")
-    records = [ep.record() for ep in episodes]
-    smiles = list(dict.fromkeys(r.smiles for r in records))
-    t0 = time.perf_counter()
-    aux_labels = label(smiles, Bank(ctx.aux_smiles))
-    ctx.timings["label_aux"] = ctx.timings.get("label_aux", 0.0) + time.perf_counter() - t0
-    labels = dict(zip(smiles, np.asarray(aux_labels.substructure, dtype=bool).tolist(), strict=True))
-    reward.model, info = fit_step_adapter(records, labels, reward.emb, ctx.seed, **adapter_opts)
-    info["queries"] = reward.queries
-    log.info("warm-up: %d random molecules (%d queries); adapter held-out AUC %s", len(smiles), reward.queries,
-             info["heldout_auc"])
+    for ep in episodes:
+        rec = ep.record()
+        reward.records.setdefault(rec.to_line(), rec)
+    info = refit.fit(None)
     values = reward(episodes)
     for ep, v in zip(episodes, values, strict=True):
         search.archive.add(ep.smiles, float(v), 0, reward.queries, provenance(ep))
     return info
 
 
-def _save(path, search: PolicySearch, reward: AdapterReward, warm_info: dict[str, Any]) -> None:
+def _save(path, search: PolicySearch, reward: AdapterReward, warm_info: dict[str, Any], refit: AdapterRefit) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"search": search.state(), "reward": reward.state(), "warm_info": warm_info}, tmp)
+    torch.save({"search": search.state(), "reward": reward.state(), "warm_info": warm_info,
+                "refit": refit.state()}, tmp)
     tmp.replace(path)
 
 
-def _resume(path, search: PolicySearch, reward: AdapterReward, space: ActionSpace) -> dict[str, Any]:
+def _resume(path, search: PolicySearch, reward: AdapterReward, refit: AdapterRefit) -> dict[str, Any]:
     try:
         state = torch.load(path, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises several types for bad files
@@ -274,6 +367,9 @@ def _resume(path, search: PolicySearch, reward: AdapterReward, space: ActionSpac
     reward.emb = {s: emb[k] for k, s in enumerate(r["smiles"])}
     reward.n_atoms = dict(zip(r["smiles"], r["n_atoms"], strict=True))
     reward.queries = int(r["queries"])
+    reward.records = {line: CandidateRecord.from_line(line) for line in r.get("records", [])}
+    if "refit" in state:
+        refit.load_state(state["refit"])
     reward.model = Adapter(emb.shape[1], r["adapter"]["proj_t.weight"].shape[0])
     reward.model.load_state_dict(r["adapter"])
     reward.model.eval()

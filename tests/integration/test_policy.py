@@ -58,6 +58,12 @@ def test_policy_run_layout_budget_and_resume(tiny_tier, tiny_victim, vocab_dir, 
     assert queries == sorted(queries) and queries[-1] <= 300
     state = torch.load(run / "policy_checkpoint.pt", weights_only=True)
     assert len(state["search"]["archive"]["smiles"]) == summary["n_scored"]
+    # the adapter was refitted on the generated molecules (warm-up fit, then at least the final one),
+    # each fit on more molecules than the last, and the ranking uses the last fit
+    fits = summary["score_info"]["adapter_fits"]
+    assert len(fits) >= 2 and [f["n_molecules"] for f in fits] == sorted({f["n_molecules"] for f in fits})
+    assert fits[-1]["n_molecules"] == summary["n_scored"]
+    assert len(state["reward"]["records"]) >= summary["n_scored"]
 
     # a larger budget on the same run directory resumes: the archive only grows, queries are not re-spent
     victim2 = Victim.from_checkpoint(tiny_victim)

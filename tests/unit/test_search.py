@@ -82,6 +82,14 @@ def test_archive_keeps_best_reward_and_first_find():
     assert a.top_mean(1) == 0.5
 
 
+def test_archive_rescore_replaces_rewards_of_known_molecules_only():
+    a = Archive()
+    a.add("CCO", 0.1, 1, 10, "p1")
+    a.add("CCN", 0.2, 2, 20, "p2")
+    a.rescore({"CCN": -1.0, "CCC": 9.0})
+    assert a.reward == [0.1, -1.0] and "CCC" not in a
+
+
 def _run(space, learn: bool, seed: int, updates: int = 25) -> PolicySearch:
     torch.set_num_threads(1)
     s = PolicySearch(space, 2, FunctionReward(planted), SearchConfig(batch=32, learn=learn, lr=3e-3, hidden=32, repeat_penalty=0.0, min_new_fraction=0.0,
