@@ -67,3 +67,18 @@ def test_full_tiny_zoo(tiny_data, tmp_path):
         victim = Victim.from_checkpoint(out / f"{name}.pt")
         assert victim.provenance["strategy"] == name
         assert victim.embed(["CCO", "c1ccncc1"]).shape == (2, victim.dim)
+
+
+def test_parallel_workers_build_the_same_victims(tiny_data, tmp_path):
+    """Victims built two at a time in worker processes equal those built one after another."""
+    names = ["attrmask", "edgepred"]
+    serial = build_zoo(tiny_data, tmp_path / "serial", names, ZooConfig(epochs=1, **TINY), progress=False)
+    parallel = build_zoo(tiny_data, tmp_path / "parallel", names, ZooConfig(epochs=1, **TINY), progress=False,
+                         workers=2)
+    assert parallel["workers"] == 2 and parallel["wall_seconds"] > 0
+    assert sorted(v["victim"] for v in parallel["victims"]) == sorted(v["victim"] for v in serial["victims"])
+    probe = ["CCO", "c1ccncc1", "CC(=O)Nc1ccc(O)cc1"]
+    for name in names:
+        a = Victim.from_checkpoint(tmp_path / "serial" / f"{name}.pt").embed(probe)
+        b = Victim.from_checkpoint(tmp_path / "parallel" / f"{name}.pt").embed(probe)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
