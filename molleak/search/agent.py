@@ -12,6 +12,11 @@ is scored, the episodes whose new molecules no longer fit in the budget are drop
 search stops. The archive keeps every molecule generated (canonical SMILES, best reward, update
 and query count when first found, how it was built); the method's top-K comes from it.
 
+Exploration: when a batch finds almost no new molecule (under `min_new_fraction`), a share of
+the next batches (`explore`, up to `max_explore`) is played with uniform random actions; those
+episodes fill the archive but do not enter the policy gradient, and the share decays once the
+policy finds new molecules again. A converged policy therefore cannot leave the budget unspent.
+
 The same loop with `learn=False` is the random-search baseline (uniform valid actions, same
 adapter, same budget accounting).
 """
@@ -141,6 +146,7 @@ class SearchConfig:
     failed_reward: float | None = None  # None: -steps (below any adapter score)
     repeat_penalty: float = 2.0
     min_new_fraction: float = 0.1
+    max_explore: float = 0.75
     threads: int = 1
 
 
@@ -171,6 +177,7 @@ class PolicySearch:
         self.stopped = False
         self.entropy_coef = float(config.entropy)
         self.reward_version = 0  # bumped by whoever refits the reward; rewards of different versions differ in scale
+        self.explore = 0.0  # share of each batch played with uniform random actions (raised while the policy stalls)
 
     # -- one batch -------------------------------------------------------------------------
     def _play(self, n: int) -> tuple[list[Episode], list[list[tuple]], torch.Tensor | None]:
@@ -196,8 +203,15 @@ class PolicySearch:
         """Play, score and learn from one batch; False when the budget allowed nothing more."""
         if self.stopped:
             return False
+        n_explore = int(round(self.explore * self.config.batch)) if self.policy is not None else 0
+        n_policy = self.config.batch - n_explore
         with torch_threads(self.config.threads):
-            episodes, trace, t_logp = self._play(self.config.batch)
+            episodes, trace, t_logp = self._play(n_policy)
+        if n_explore:
+            # a converged policy regenerates its favourites and would leave the budget unspent:
+            # uniform episodes keep finding new molecules; they go to the archive, not into the gradient
+            episodes = episodes + self.env.random_rollouts(n_explore, self.rng)
+            trace = trace + [[] for _ in range(n_explore)]
         ok = [k for k, ep in enumerate(episodes) if not ep.failed]
         fit = self.reward.affordable([episodes[k] for k in ok])
         if fit < len(ok):
@@ -226,11 +240,15 @@ class PolicySearch:
             # an on-policy learner that only regenerates known molecules gets no signal towards new
             # ones (the repeat penalty is then the same for the whole batch): widen its sampling
             self.entropy_coef = min(1.0, 1.5 * self.entropy_coef)
+            self.explore = min(float(self.config.max_explore), self.explore + 0.25)
         else:
             self.entropy_coef = max(float(self.config.entropy), 0.95 * self.entropy_coef)
-        if self.policy is not None:
+            self.explore = max(0.0, self.explore - 0.05)
+        learn = [k for k in keep if k < n_policy]
+        if self.policy is not None and learn:
             with torch_threads(self.config.threads):
-                self._learn([episodes[k] for k in keep], [trace[k] for k in keep], learn_rewards[keep], t_logp[keep])
+                self._learn([episodes[k] for k in learn], [trace[k] for k in learn], learn_rewards[learn],
+                            t_logp[learn])
         self.episodes += len(keep)
         self.updates += 1
         self.curve.append({"update": self.updates, "episodes": self.episodes, "queries": queries,
@@ -238,7 +256,7 @@ class PolicySearch:
                            "new": len(self.archive) - n_before,
                            f"top{self.config.curve_k}_mean": self.archive.top_mean(self.config.curve_k),
                            "failed": self.env.n_failed, "entropy_coef": self.entropy_coef,
-                           "reward_version": self.reward_version})
+                           "reward_version": self.reward_version, "explore": n_explore / self.config.batch})
         return not self.stopped
 
     def _learn(self, episodes: list[Episode], trace: list[list[tuple]], rewards: np.ndarray,
@@ -292,7 +310,7 @@ class PolicySearch:
             "rng": _jsonable_rng(self.rng),
             "archive": self.archive.state(), "curve": list(self.curve), "updates": self.updates,
             "episodes": self.episodes, "failed": self.env.n_failed, "stopped": self.stopped,
-            "entropy_coef": self.entropy_coef, "reward_version": self.reward_version,
+            "entropy_coef": self.entropy_coef, "reward_version": self.reward_version, "explore": self.explore,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -308,6 +326,7 @@ class PolicySearch:
         self.env.n_failed = int(state["failed"])
         self.entropy_coef = float(state["entropy_coef"])
         self.reward_version = int(state.get("reward_version", 0))
+        self.explore = float(state.get("explore", 0.0))
         self.stopped = False  # a resumed run may have a larger budget
 
 

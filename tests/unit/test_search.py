@@ -126,3 +126,17 @@ def test_checkpoint_resume_continues_identically(space):
     resumed.run(max_updates=8)
     assert [c["mean_reward"] for c in resumed.curve] == [c["mean_reward"] for c in full.curve]
     assert resumed.archive.state() == full.archive.state()
+
+
+def test_a_stalled_policy_explores_with_uniform_episodes_it_does_not_learn_from(space):
+    torch.set_num_threads(1)
+    s = PolicySearch(space, 2, FunctionReward(planted), SearchConfig(batch=32, learn=True, hidden=32, layers=2,
+                                                                    min_new_fraction=1.1, max_explore=0.5), seed=0)
+    learned: list[int] = []
+    real_learn = s._learn
+    s._learn = lambda eps, *a: (learned.append(len(eps)), real_learn(eps, *a))  # type: ignore[method-assign]
+    s.run(max_updates=4)
+    # min_new_fraction above 1 marks every batch as stalled: the uniform share rises 0, .25, .5, .5
+    assert [c["explore"] for c in s.curve] == [0.0, 0.25, 0.5, 0.5]
+    assert learned[0] <= 32 and all(n <= 32 - round(e * 32) for n, e in zip(learned, [c["explore"] for c in s.curve]))
+    assert s.state()["explore"] == 0.5
