@@ -31,7 +31,7 @@ import torch
 from molleak.data.smiles_io import read_smiles
 from molleak.errors import InputFileError, MolleakError
 from molleak.evaluate.attribution import to_jsonable
-from molleak.evaluate.membership import membership_audit
+from molleak.evaluate.membership import DEFAULT_STATISTIC, membership_audit
 from molleak.models.base import build_encoder
 from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
 from molleak.models.victim import Victim
@@ -157,6 +157,7 @@ def run_leakage(
     n_neighbours: int = 8,
     n_boot: int = 1000,
     seed: int = 0,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> dict[str, Any]:
     """Membership audit of a victim against its reference victim and untrained encoder.
 
@@ -179,14 +180,14 @@ def run_leakage(
         refs = {"reference": Victim.from_checkpoint(reference_path),
                 "untrained": Victim.from_checkpoint(untrained_path)}
         result = membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours, seed=seed,
-                                  n_boot=n_boot)
+                                  n_boot=n_boot, statistic=statistic)
         result["queries"] = {"victim": victim.queries}
         return result
 
     result = {"victim": str(victim_path), "reference": str(reference_path), "untrained": str(untrained_path),
               "membership": _cell(out, "membership", compute, {
                   "victim": str(victim_path), "reference": str(reference_path), "n_members": n_members,
-                  "n_neighbours": n_neighbours, "n_boot": n_boot, "seed": seed})}
+                  "n_neighbours": n_neighbours, "n_boot": n_boot, "seed": seed, "statistic": statistic})}
     write_json_atomic(out / "leakage.json", result)
     return result
 
@@ -216,6 +217,7 @@ def run_canary(
     n_neighbours: int = 8,
     n_boot: int = 1000,
     seed: int = 0,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> dict[str, Any]:
     """Canary positive control over a grid of repetition counts and epochs.
 
@@ -250,16 +252,17 @@ def run_canary(
                                      out / "models" / f"{name}_reference.pt", train_name=f"reference+decoys x{r}")
                 victim = Victim.from_checkpoint(vpath)
                 refs = {"reference": Victim.from_checkpoint(rpath)}
-                kw = {"n_neighbours": n_neighbours, "seed": seed, "n_boot": n_boot}
+                kw = {"n_neighbours": n_neighbours, "seed": seed, "n_boot": n_boot, "statistic": statistic}
                 return {
                     "canaries": membership_audit(victim, canaries, nonmembers, refs, **kw),
                     "private_members": membership_audit(victim, private[:n_canaries], nonmembers, refs, **kw),
                 }
 
             cell = _cell(out, name, compute, {"config": asdict(config), "n_private": len(private),
-                                              "canaries": canaries, "n_neighbours": n_neighbours, "n_boot": n_boot})
+                                              "canaries": canaries, "n_neighbours": n_neighbours, "n_boot": n_boot,
+                                              "statistic": statistic})
             cells.append({"repeats": r, "epochs": ep, **cell})
-    result = {"experiment": "canary", "strategy": strategy, "encoder_config": enc, "n_private": len(private),
+    result = {"experiment": "canary", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "n_private": len(private),
               "n_canaries": n_canaries, "seed": seed, "cells": cells}
     write_json_atomic(out / "canary.json", result)
     return result
@@ -279,6 +282,7 @@ def run_sweep(
     n_neighbours: int = 8,
     n_boot: int = 1000,
     seed: int = 0,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> dict[str, Any]:
     """Memorisation sweep: private-set size x epochs; membership of private vs holdout molecules.
 
@@ -312,12 +316,12 @@ def run_sweep(
                 victim = Victim.from_checkpoint(vpath)
                 refs = {"reference": Victim.from_checkpoint(rpath)}
                 return {"membership": membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours,
-                                                       seed=seed, n_boot=n_boot)}
+                                                       seed=seed, n_boot=n_boot, statistic=statistic)}
 
             cell = _cell(out, name, compute, {"config": asdict(config), "n_members": n_members,
-                                              "n_neighbours": n_neighbours, "n_boot": n_boot})
+                                              "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic})
             cells.append({"size": size, "epochs": ep, **cell})
-    result = {"experiment": "sweep", "strategy": strategy, "encoder_config": enc, "seed": seed, "cells": cells}
+    result = {"experiment": "sweep", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "seed": seed, "cells": cells}
     write_json_atomic(out / "sweep.json", result)
     return result
 

@@ -29,6 +29,8 @@ def int_list(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from molleak.evaluate.membership import DEFAULT_STATISTIC, STATISTICS
+
     p = sub.add_parser(
         "leakage",
         help="leakage attribution: membership audit, canary control, memorisation sweep",
@@ -50,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="audit / sweep: private molecules (and as many holdout ones) to test (default 1000; sweep 200)")
     p.add_argument("--neighbours", type=positive_int, default=8, help="one-edit neighbours per molecule (default 8)")
     p.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap replicates (default 1000)")
+    p.add_argument("--statistic", choices=list(STATISTICS), default=DEFAULT_STATISTIC,
+                   help=f"membership statistic from the victim's embeddings (default {DEFAULT_STATISTIC})")
     p.add_argument("--repeats", type=int_list, default=[1, 8, 32], help="canary: repetition counts (default 1,8,32)")
     p.add_argument("--epochs", type=int_list, default=None,
                    help="canary / sweep: epoch counts (default canary 5,20; sweep 1,5,20)")
@@ -78,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     seed_everything(seed)
     config = {k: v for k, v in vars(args).items() if k != "func"}
     start_run(args.out, config, seed)
-    common = {"n_neighbours": args.neighbours, "n_boot": args.bootstrap, "seed": seed}
+    common = {"n_neighbours": args.neighbours, "n_boot": args.bootstrap, "seed": seed, "statistic": args.statistic}
     if args.victim:
         if bool(args.victim_run) != bool(args.reference_run):
             raise MolleakError("attribution needs both --victim-run and --reference-run")

@@ -3,15 +3,17 @@
 The question: given only `Victim.embed`, can an attacker tell a molecule the victim was
 pre-trained on (a member) from one it never saw? Two ingredients:
 
-1. A per-molecule statistic from the victim's embeddings: the *neighbourhood sharpness*. For a
-   molecule m we draw `n_neighbours` random valid one-edit neighbours m' (an atom's element
-   changed, a terminal atom deleted, a bond order changed) and take the mean cosine distance
-   between the embedding of m and those of its neighbours. A model that memorised m tends to put
-   it at a sharper point of its embedding function: small edits move its embedding further than
-   they would for an unseen molecule (validated by the canary experiment, `molleak.leakage`).
+1. A per-molecule statistic from the victim's embeddings (`STATISTICS`, one chosen per audit):
+   - `norm`: the L2 norm of the molecule's embedding (default: the statistic that showed power
+     in the canary control on a contrastive victim);
+   - `invariance`: minus the mean cosine distance between the embedding of m and those of
+     `n_neighbours` random valid one-edit neighbours m' (an atom's element changed, a terminal
+     atom deleted, a bond order changed): contrastive training pulls a member's views together
+     (EncoderMI);
+   - `sharpness`: that distance itself (a model that memorised m as an isolated point).
 2. Calibration (LiRA-style, Carlini et al. 2022): the same statistic from a reference model that
-   never saw the private set (a reference victim or the untrained encoder) measures how sharp m
-   is *anyway* (small, rigid or unusual molecules are sharp for any model). The membership score
+   never saw the private set (a reference victim or the untrained encoder) measures the value m
+   gets *anyway* (small, rigid or unusual molecules stand out for any model). The membership score
    is the victim's statistic minus the reference's, so what remains is what the victim's training
    added.
 
@@ -137,15 +139,60 @@ def sharpness(victim, hoods: Neighbourhoods) -> np.ndarray:
 
     One batched `victim.embed` call covers the molecules and all their neighbours.
     """
-    flat, owner = hoods.flat()
-    emb = victim.embed(list(hoods.smiles) + flat).astype(np.float64)
-    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    base, nb = emb[: len(hoods.smiles)], emb[len(hoods.smiles) :]
+    base, nb, owner = _embed_hoods(victim, hoods)
+    base = base / np.maximum(np.linalg.norm(base, axis=1, keepdims=True), 1e-12)
+    nb = nb / np.maximum(np.linalg.norm(nb, axis=1, keepdims=True), 1e-12)
     dist = 1.0 - np.einsum("ij,ij->i", nb, base[owner])
     total = np.bincount(owner, weights=dist, minlength=len(hoods.smiles))
     count = np.bincount(owner, minlength=len(hoods.smiles))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _embed_hoods(victim, hoods: Neighbourhoods) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings of the query molecules and of their neighbours, and each neighbour's owner (one call)."""
+    flat, owner = hoods.flat()
+    emb = victim.embed(list(hoods.smiles) + flat).astype(np.float64)
+    return emb[: len(hoods.smiles)], emb[len(hoods.smiles) :], owner
+
+
+def invariance(victim, hoods: Neighbourhoods) -> np.ndarray:
+    """Minus the sharpness: how little one-edit neighbours move the embedding.
+
+    The direction EncoderMI (Liu et al., CCS 2021) found for contrastive encoders: training pulls
+    the perturbed views of a training example together, so a member's neighbours stay closer.
+    """
+    return -sharpness(victim, hoods)
+
+
+def embedding_norm(victim, hoods: Neighbourhoods) -> np.ndarray:
+    """L2 norm of each molecule's embedding (neighbours are not used).
+
+    Contrastive training with a projection head and a temperature pushes the molecules it is
+    trained on away from the origin; the reference's norm calibrates molecules that are large
+    for any model (many atoms, many rings).
+    """
+    base = victim.embed(list(hoods.smiles)).astype(np.float64)
+    return np.linalg.norm(base, axis=1)
+
+
+#: membership statistics by name: (victim, neighbourhoods) -> per-molecule value, higher = member.
+#: The canary control (`molleak.leakage.run_canary`, BENCHMARKS.md) measures which has power on
+#: which kind of victim; `norm` is the default because it is the one that showed it there.
+STATISTICS = {"norm": embedding_norm, "invariance": invariance, "sharpness": sharpness}
+DEFAULT_STATISTIC = "norm"
+
+
+def statistic_fn(name: str):
+    """The membership statistic called `name`.
+
+    Raises:
+        MolleakError: unknown name.
+    """
+    try:
+        return STATISTICS[name]
+    except KeyError:
+        raise MolleakError(f"unknown membership statistic {name!r}; choose from {', '.join(STATISTICS)}") from None
 
 
 def membership_scores(
@@ -155,6 +202,7 @@ def membership_scores(
     *,
     n_neighbours: int = 8,
     seed: int = 0,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> np.ndarray:
     """Membership score per molecule: higher means "more likely a training member".
 
@@ -162,17 +210,19 @@ def membership_scores(
         victim: the model under audit (anything with `embed(list[str]) -> [n, d]`).
         smiles: molecules to score.
         reference: a model that never saw the private set (reference victim or untrained
-            encoder); when given, its sharpness is subtracted (calibration).
+            encoder); when given, its statistic is subtracted (calibration).
         n_neighbours: one-edit neighbours per molecule.
         seed: seeds the neighbour draw (the same neighbours are used for both models).
+        statistic: a name from `STATISTICS`.
 
     Returns:
         float64 [n]; NaN for molecules with no valid neighbour.
     """
+    fn = statistic_fn(statistic)
     hoods = draw_neighbours(smiles, n_neighbours=n_neighbours, seed=seed)
-    score = sharpness(victim, hoods)
+    score = fn(victim, hoods)
     if reference is not None:
-        score = score - sharpness(reference, hoods)
+        score = score - fn(reference, hoods)
     return score
 
 
@@ -185,6 +235,7 @@ def membership_audit(
     n_neighbours: int = 8,
     seed: int = 0,
     n_boot: int = 1000,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> dict[str, object]:
     """Members vs non-members for the victim, each reference (the null), and the calibrated score.
 
@@ -195,18 +246,21 @@ def membership_audit(
         references: name -> model that saw neither set (reference victim, untrained encoder).
             Each gets its own raw row (the null: its AUC should cover 0.5) and a calibrated row
             `victim-minus-<name>`.
+        statistic: a name from `STATISTICS` (one, chosen before looking: no multiple testing).
 
     Returns:
-        {"rows": {name: membership_metrics(...)}, "verdict": str, "n_neighbours": int, "seed": int}.
+        {"rows": {name: membership_metrics(...)}, "verdict": str, "statistic": str, "n_neighbours": int,
+        "seed": int, ...}.
     """
     from molleak.evaluate.attribution import membership_metrics, membership_verdict
 
+    fn = statistic_fn(statistic)
     references = dict(references or {})
     hoods = draw_neighbours(list(members) + list(nonmembers), n_neighbours=n_neighbours, seed=seed)
     n_mem = len(members)
-    raw = {"victim": sharpness(victim, hoods)}
+    raw = {"victim": fn(victim, hoods)}
     for name, model in references.items():
-        raw[name] = sharpness(model, hoods)
+        raw[name] = fn(model, hoods)
     scores = dict(raw)
     for name in references:
         scores[f"victim-minus-{name}"] = raw["victim"] - raw[name]
@@ -214,5 +268,6 @@ def membership_audit(
     best = next((f"victim-minus-{n}" for n in references), "victim")
     null = rows[next(iter(references))] if references else None
     verdict = membership_verdict(rows[best], null)
-    return {"rows": rows, "verdict": f"{best}: {verdict}", "n_neighbours": n_neighbours, "seed": seed,
+    return {"rows": rows, "verdict": f"{best}: {verdict}", "statistic": statistic, "n_neighbours": n_neighbours,
+            "seed": seed,
             "n_members": n_mem, "n_nonmembers": len(nonmembers)}

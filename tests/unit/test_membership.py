@@ -7,7 +7,15 @@ import pytest
 
 from molleak.chem import canonical_smiles
 from molleak.errors import MolleakError
-from molleak.evaluate.membership import draw_neighbours, membership_audit, membership_scores, sharpness
+from molleak.evaluate.membership import (
+    STATISTICS,
+    draw_neighbours,
+    embedding_norm,
+    invariance,
+    membership_audit,
+    membership_scores,
+    sharpness,
+)
 
 
 class CountingVictim:
@@ -63,3 +71,40 @@ def test_audit_reports_every_row(moses_sample):
     # members and non-members are the same kind of molecule to a fixed projection: no signal
     assert audit["rows"]["victim"]["auc"].covers(0.5)
     assert "no membership signal" in audit["verdict"]
+
+
+@pytest.mark.parametrize("statistic", sorted(STATISTICS))
+def test_every_statistic_calibrates_against_itself_to_zero(moses_sample, statistic):
+    victim = CountingVictim()
+    same = membership_scores(victim, moses_sample[:20], reference=victim, n_neighbours=3, statistic=statistic)
+    assert same.shape == (20,) and np.allclose(same, 0.0)
+
+
+def test_statistics_are_what_they_say(moses_sample):
+    victim = CountingVictim()
+    hoods = draw_neighbours(moses_sample[:20], n_neighbours=3, seed=0)
+    np.testing.assert_allclose(invariance(victim, hoods), -sharpness(victim, hoods))
+    np.testing.assert_allclose(embedding_norm(victim, hoods),
+                               np.linalg.norm(victim.embed(hoods.smiles).astype(np.float64), axis=1), rtol=1e-6)
+
+
+def test_norm_detects_members_whose_embedding_training_pushed_out(moses_sample):
+    """A victim that scales up its members' embeddings (what contrastive training did to canaries)."""
+    members, nonmembers = moses_sample[:40], moses_sample[40:80]
+    keys = {canonical_smiles(s) for s in members}
+
+    class Pushed(CountingVictim):
+        def embed(self, smiles):
+            e = super().embed(smiles)
+            return e * np.array([[1.5 if canonical_smiles(s) in keys else 1.0] for s in smiles], dtype=np.float32)
+
+    audit = membership_audit(Pushed(0), members, nonmembers, {"reference": CountingVictim(0)}, n_neighbours=2,
+                             n_boot=100, statistic="norm")
+    assert audit["statistic"] == "norm"
+    assert audit["rows"]["victim-minus-reference"]["auc"].value > 0.95
+    assert audit["verdict"].startswith("victim-minus-reference: membership detected")
+
+
+def test_unknown_statistic_is_a_clear_error(moses_sample):
+    with pytest.raises(MolleakError, match="unknown membership statistic 'loss'"):
+        membership_scores(CountingVictim(), moses_sample[:3], statistic="loss")
