@@ -756,7 +756,8 @@ def _attribution(data: AuditData) -> str:
         done = set()
         for key, value in obj.items():
             if isinstance(value, dict) and isinstance(value.get("rows"), dict):
-                parts.append(f"<p><b>{_esc(key)}</b> (whole-molecule membership, members vs non-members)</p>")
+                stat = f", statistic <code>{_esc(value['statistic'])}</code>" if value.get("statistic") else ""
+                parts.append(f"<p><b>{_esc(key)}</b> (whole-molecule membership{stat}, members vs non-members)</p>")
                 parts.append(_table(_MEMBERSHIP_HEADER, _membership_rows(value), "attribution"))
                 if isinstance(value.get("verdict"), str):
                     parts.append(f"<p class='note'>{_esc(value['verdict'])}</p>")
