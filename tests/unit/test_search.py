@@ -138,5 +138,5 @@ def test_a_stalled_policy_explores_with_uniform_episodes_it_does_not_learn_from(
     s.run(max_updates=4)
     # min_new_fraction above 1 marks every batch as stalled: the uniform share rises 0, .25, .5, .5
     assert [c["explore"] for c in s.curve] == [0.0, 0.25, 0.5, 0.5]
-    assert learned[0] <= 32 and all(n <= 32 - round(e * 32) for n, e in zip(learned, [c["explore"] for c in s.curve]))
+    assert learned[0] <= 32 and all(n <= 32 - round(e * 32) for n, e in zip(learned, [c["explore"] for c in s.curve], strict=True))
     assert s.state()["explore"] == 0.5
