@@ -165,6 +165,42 @@ def _progress_iter(futures: dict[str, Any], progress: bool):
         yield names[fut]
 
 
+def evaluation_training_set(victim_path: str | Path, search_dirs: tuple[str | Path, ...] = ()) -> list[str] | None:
+    """The molecules a victim was trained on, for evaluation, when its provenance lists several sets.
+
+    The regression victim's provenance lists its pre-training and fine-tuning sets
+    (`training_sets`); its training set for evaluation is their union (the paper's Table 8). Each
+    file is found as recorded (paths may be relative to where training ran), in one of
+    `search_dirs` (e.g. the tier directory) or beside the checkpoint, and must still hash to the
+    recorded sha256.
+
+    Returns:
+        Canonical SMILES of the union, in file order; None when the victim lists at most one set
+        (evaluate against the private set as usual).
+
+    Raises:
+        MolleakError: a listed set is missing or no longer matches its recorded sha256.
+    """
+    path = Path(victim_path)
+    sets = read_checkpoint_file(path).get("provenance", {}).get("training_sets") or []
+    if len(sets) < 2:
+        return None
+    union: dict[str, None] = {}
+    for entry in sets:
+        recorded = Path(str(entry.get("file", "")))
+        candidates = [recorded, *(Path(d) / recorded.name for d in search_dirs), path.parent / recorded.name]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise MolleakError(f"victim {path}: its {entry.get('role', 'training')} set {recorded} is not found "
+                               f"(looked for {', '.join(str(c) for c in candidates)})")
+        smiles = read_smiles(found, what=f"{entry.get('role', 'training')} set of {path.name}").smiles
+        if entry.get("sha256") and sha256_lines(smiles) != entry["sha256"]:
+            raise MolleakError(f"victim {path}: {found} no longer matches the {entry.get('role')} set it was "
+                               f"trained on (sha256 differs)")
+        union.update(dict.fromkeys(smiles))
+    return list(union)
+
+
 def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] | None = None,
               zoo: ZooConfig | None = None, *, progress: bool = True, workers: int = 1) -> dict[str, Any]:
     """Build (or complete) a victim zoo; returns the manifest also written to `<out_dir>/zoo.json`.

@@ -175,6 +175,29 @@ def _skip(cell_dir: Path, cell_id: str, reason: str) -> dict[str, Any]:
     return {"status": "skipped", "reason": reason}
 
 
+def training_set_file(paths: BenchPaths, spec: CellSpec) -> Path:
+    """What a cell's hits are counted against: the private set, or for a victim trained on several
+    sets (the fine-tuned regression victim) their union, written once as `data_union/<victim>.smi`.
+
+    Every role of a victim row (victim, reference, untrained) is scored against the same set, so the
+    control columns stay comparable with the attack column.
+    """
+    from molleak.zoo import evaluation_training_set
+
+    private = paths.data / "private.smi"
+    if spec.victim is None:
+        return private
+    union = evaluation_training_set(paths.victim(spec.victim, "victim"), search_dirs=(paths.data,))
+    if union is None:
+        return private
+    out = paths.bench / "data_union" / f"{spec.victim}.smi"
+    if not out.is_file():
+        from molleak.data.smiles_io import write_smiles
+
+        write_smiles(out, union)
+    return out
+
+
 def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
              unavailable: dict[tuple[str, str], str]) -> dict[str, Any]:
     """Run and evaluate one cell, unless its results exist; returns its status."""
@@ -211,7 +234,7 @@ def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
         ref = paths.aux("reference")
         if config.reference_bank and ref.is_file() and ref.stat().st_size > 0:
             banks["reference"] = ref
-        evaluate_run(cell_dir, paths.data / "private.smi", extra_banks=banks, fcd=config.fcd,
+        evaluate_run(cell_dir, training_set_file(paths, spec), extra_banks=banks, fcd=config.fcd,
                      fcd_seeds=config.fcd_seeds, fcd_max_reference=config.fcd_max_reference)
     except MolleakError as exc:
         return _skip(cell_dir, cell_id, f"{spec.method} failed: {exc}")

@@ -82,3 +82,20 @@ def test_parallel_workers_build_the_same_victims(tiny_data, tmp_path):
         a = Victim.from_checkpoint(tmp_path / "serial" / f"{name}.pt").embed(probe)
         b = Victim.from_checkpoint(tmp_path / "parallel" / f"{name}.pt").embed(probe)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_regression_victim_is_evaluated_against_pretraining_plus_finetuning(tiny_data, tmp_path):
+    from molleak.errors import MolleakError
+    from molleak.zoo import evaluation_training_set
+
+    out = tmp_path / "zoo"
+    build_zoo(tiny_data, out, ["edgepred", "regression"], ZooConfig(epochs=1, regression_base="edgepred", **TINY),
+              progress=False)
+    assert evaluation_training_set(out / "edgepred.pt") is None  # one training set: evaluate as usual
+    union = evaluation_training_set(out / "regression.pt", search_dirs=(tiny_data,))
+    private = read_smiles(tiny_data / "private.smi").smiles
+    finetune = read_smiles(out / "regression.finetune.smi").smiles
+    assert union == list(dict.fromkeys(private + finetune)) and len(union) > len(private)
+    write_smiles(out / "regression.finetune.smi", finetune[:-1])  # the set changed since training
+    with pytest.raises(MolleakError, match="no longer matches the finetuning set"):
+        evaluation_training_set(out / "regression.pt", search_dirs=(tiny_data,))
