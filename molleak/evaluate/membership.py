@@ -98,7 +98,7 @@ def _edit(mol: Chem.Mol, rng: np.random.Generator) -> str | None:
 def draw_neighbours(
     smiles: Sequence[str], n_neighbours: int = 8, seed: int = 0, max_tries: int = 60
 ) -> Neighbourhoods:
-    """Draw up to `n_neighbours` distinct valid one-edit neighbours for each molecule.
+    """Draw up to `n_neighbours` distinct valid one-edit neighbours for each molecule (0: none, queries only).
 
     Each molecule gets its own generator seeded by (seed, position), so a molecule's neighbours do
     not depend on which other molecules are queried with it.
@@ -106,8 +106,8 @@ def draw_neighbours(
     Raises:
         MolleakError: a SMILES does not parse.
     """
-    if n_neighbours < 1:
-        raise MolleakError(f"n_neighbours must be at least 1, got {n_neighbours}")
+    if n_neighbours < 0:
+        raise MolleakError(f"n_neighbours must not be negative, got {n_neighbours}")
     canon: list[str] = []
     neighbours: list[list[str]] = []
     with rdkit_quiet():
@@ -129,7 +129,7 @@ def draw_neighbours(
             canon.append(key)
             neighbours.append(list(got))
     n_empty = sum(1 for ns in neighbours if not ns)
-    if n_empty:
+    if n_empty and n_neighbours:
         log.warning("membership: %d of %d molecules got no valid neighbour (scored NaN)", n_empty, len(canon))
     return Neighbourhoods(canon, neighbours)
 
@@ -180,6 +180,8 @@ def embedding_norm(victim, hoods: Neighbourhoods) -> np.ndarray:
 #: The canary control (`molleak.leakage.run_canary`, BENCHMARKS.md) measures which has power on
 #: which kind of victim; `norm` is the default because it is the one that showed it there.
 STATISTICS = {"norm": embedding_norm, "invariance": invariance, "sharpness": sharpness}
+#: statistics that need no neighbours (no edits drawn, no neighbour queries)
+_WITHOUT_NEIGHBOURS = {"norm"}
 DEFAULT_STATISTIC = "norm"
 
 
@@ -219,7 +221,7 @@ def membership_scores(
         float64 [n]; NaN for molecules with no valid neighbour.
     """
     fn = statistic_fn(statistic)
-    hoods = draw_neighbours(smiles, n_neighbours=n_neighbours, seed=seed)
+    hoods = draw_neighbours(smiles, n_neighbours=0 if statistic in _WITHOUT_NEIGHBOURS else n_neighbours, seed=seed)
     score = fn(victim, hoods)
     if reference is not None:
         score = score - fn(reference, hoods)
@@ -256,7 +258,8 @@ def membership_audit(
 
     fn = statistic_fn(statistic)
     references = dict(references or {})
-    hoods = draw_neighbours(list(members) + list(nonmembers), n_neighbours=n_neighbours, seed=seed)
+    hoods = draw_neighbours(list(members) + list(nonmembers),
+                            n_neighbours=0 if statistic in _WITHOUT_NEIGHBOURS else n_neighbours, seed=seed)
     n_mem = len(members)
     raw = {"victim": fn(victim, hoods)}
     for name, model in references.items():
