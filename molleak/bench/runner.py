@@ -191,7 +191,7 @@ def training_set_file(paths: BenchPaths, spec: CellSpec) -> Path:
     if union is None:
         return private
     out = paths.bench / "data_union" / f"{spec.victim}.smi"
-    if not out.is_file():
+    if not out.is_file() or out.read_text(encoding="utf-8").splitlines() != union:  # a rebuilt victim: fresh union
         from molleak.data.smiles_io import write_smiles
 
         write_smiles(out, union)
