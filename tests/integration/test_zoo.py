@@ -85,10 +85,12 @@ def test_parallel_workers_build_the_same_victims(tiny_data, tmp_path):
 
 
 def test_regression_victim_is_evaluated_against_pretraining_plus_finetuning(tiny_data, tmp_path):
+    from molleak.bench.runner import BenchPaths, training_set_file
+    from molleak.bench.suites import BenchConfig, CellSpec
     from molleak.errors import MolleakError
     from molleak.zoo import evaluation_training_set
 
-    out = tmp_path / "zoo"
+    out = tmp_path / "bench" / "zoo"
     build_zoo(tiny_data, out, ["edgepred", "regression"], ZooConfig(epochs=1, regression_base="edgepred", **TINY),
               progress=False)
     assert evaluation_training_set(out / "edgepred.pt") is None  # one training set: evaluate as usual
@@ -96,6 +98,12 @@ def test_regression_victim_is_evaluated_against_pretraining_plus_finetuning(tiny
     private = read_smiles(tiny_data / "private.smi").smiles
     finetune = read_smiles(out / "regression.finetune.smi").smiles
     assert union == list(dict.fromkeys(private + finetune)) and len(union) > len(private)
+    # the bench scores every column of the regression row against that union, the others against P
+    paths = BenchPaths(tmp_path / "bench", BenchConfig(data=str(tiny_data)))
+    scored = training_set_file(paths, CellSpec("adapter", 1, "regression", role="untrained"))
+    assert read_smiles(scored).smiles == union
+    assert training_set_file(paths, CellSpec("adapter", 1, "edgepred")) == tiny_data / "private.smi"
+    assert training_set_file(paths, CellSpec("random", 1)) == tiny_data / "private.smi"
     write_smiles(out / "regression.finetune.smi", finetune[:-1])  # the set changed since training
     with pytest.raises(MolleakError, match="no longer matches the finetuning set"):
         evaluation_training_set(out / "regression.pt", search_dirs=(tiny_data,))
