@@ -197,6 +197,11 @@ def statistic_fn(name: str):
         raise MolleakError(f"unknown membership statistic {name!r}; choose from {', '.join(STATISTICS)}") from None
 
 
+def _neighbours_for(statistic: str, n_neighbours: int) -> int:
+    """Neighbours a statistic needs drawn: none for `norm` (no edits, no neighbour queries)."""
+    return 0 if statistic in _WITHOUT_NEIGHBOURS else n_neighbours
+
+
 def membership_scores(
     victim,
     smiles: Sequence[str],
@@ -221,7 +226,7 @@ def membership_scores(
         float64 [n]; NaN for molecules with no valid neighbour.
     """
     fn = statistic_fn(statistic)
-    hoods = draw_neighbours(smiles, n_neighbours=0 if statistic in _WITHOUT_NEIGHBOURS else n_neighbours, seed=seed)
+    hoods = draw_neighbours(smiles, n_neighbours=_neighbours_for(statistic, n_neighbours), seed=seed)
     score = fn(victim, hoods)
     if reference is not None:
         score = score - fn(reference, hoods)
@@ -258,8 +263,8 @@ def membership_audit(
 
     fn = statistic_fn(statistic)
     references = dict(references or {})
-    hoods = draw_neighbours(list(members) + list(nonmembers),
-                            n_neighbours=0 if statistic in _WITHOUT_NEIGHBOURS else n_neighbours, seed=seed)
+    n_neighbours = _neighbours_for(statistic, n_neighbours)
+    hoods = draw_neighbours(list(members) + list(nonmembers), n_neighbours=n_neighbours, seed=seed)
     n_mem = len(members)
     raw = {"victim": fn(victim, hoods)}
     for name, model in references.items():
@@ -271,6 +276,6 @@ def membership_audit(
     best = next((f"victim-minus-{n}" for n in references), "victim")
     null = rows[next(iter(references))] if references else None
     verdict = membership_verdict(rows[best], null)
-    return {"rows": rows, "verdict": f"{best}: {verdict}", "statistic": statistic, "n_neighbours": n_neighbours,
-            "seed": seed,
+    return {"rows": rows, "verdict": f"{best}: {verdict}", "statistic": statistic,
+            "n_neighbours": n_neighbours, "seed": seed,
             "n_members": n_mem, "n_nonmembers": len(nonmembers)}
