@@ -98,7 +98,8 @@ def _build_pretrained(strategy: str, train: list[str], train_name: str, zoo: Zoo
                                                                       "sha256": sha256_lines(train),
                                                                       "n": len(train)}]})
     return {"victim": strategy, "file": path.name, "status": "built", "seconds": time.perf_counter() - t0,
-            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"]}
+            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"],
+            "embedding_spread": prov.get("embedding_spread"), "collapsed": prov.get("collapsed", False)}
 
 
 def _build_regression(zoo: ZooConfig, out: Path, progress: bool) -> dict[str, Any]:
@@ -140,7 +141,8 @@ def _build_regression(zoo: ZooConfig, out: Path, progress: bool) -> dict[str, An
                         "embedding": "mean-pooled last GIN layer: the penultimate layer, input of the logBB head",
                     })
     return {"victim": REGRESSION, "file": path.name, "status": "built", "seconds": time.perf_counter() - t0,
-            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"]}
+            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"],
+            "embedding_spread": prov.get("embedding_spread"), "collapsed": prov.get("collapsed", False)}
 
 
 def _build_in_worker(strategy: str, train: list[str], train_name: str, zoo: ZooConfig, out: Path,

@@ -80,6 +80,35 @@ def featurize_all(smiles: list[str], featurizer: str, what: str = "training set"
     return graphs
 
 
+#: molecules whose eval-mode embeddings the collapse check compares
+COLLAPSE_SAMPLE = 256
+#: below this spread (mean per-dimension std across molecules / mean |embedding|) a victim has collapsed
+COLLAPSE_SPREAD = 1e-4
+
+
+def embedding_spread(emb: np.ndarray) -> float:
+    """How much embeddings differ between molecules, relative to their size (0 = one point for all).
+
+    Mean over dimensions of the standard deviation across molecules, divided by the mean absolute
+    embedding value; scale-free, so a small-norm encoder is not flagged.
+    """
+    emb = np.asarray(emb, dtype=np.float64)
+    if emb.ndim != 2 or len(emb) < 2:
+        raise MolleakError(f"embedding_spread needs at least two embeddings, got shape {emb.shape}")
+    scale = float(np.abs(emb).mean())
+    return 0.0 if scale == 0.0 else float(emb.std(axis=0).mean() / scale)
+
+
+@torch.inference_mode()
+def _spread_of(encoder: GraphEncoder, graphs: list[Any]) -> float:
+    """Eval-mode embedding spread of (up to) the first `COLLAPSE_SAMPLE` training graphs, in one batch."""
+    sample = graphs[:COLLAPSE_SAMPLE]
+    if len(sample) < 2:
+        return float("nan")
+    batch = FEATURIZERS.get(encoder.featurizer).collate(sample)
+    return embedding_spread(encoder.graph_embeddings(batch).float().numpy())
+
+
 def _resume_path(out: Path) -> Path:
     return out.with_name(out.name + ".resume.pt")
 
@@ -131,7 +160,8 @@ def pretrain(
         else:
             log.warning("ignoring %s: it was made with another config or training set", rpath)
 
-    graphs = [strategy.prepare(g) for g in featurize_all(smiles, strategy.encoder.featurizer)]
+    raw_graphs = featurize_all(smiles, strategy.encoder.featurizer)
+    graphs = [strategy.prepare(g) for g in raw_graphs]
     if targets is not None:
         graphs = [(g, float(t)) for g, t in zip(graphs, targets, strict=True)]
     n_batches = (len(graphs) + config.batch_size - 1) // config.batch_size
@@ -170,6 +200,15 @@ def pretrain(
         )
         write_atomic(rpath, buf.getvalue())
 
+    strategy.eval()
+    # A victim whose embedding is one point for every molecule (dead ReLUs after an unstable
+    # step; seen once for EdgePred) must not pass silently into an audit or a probe.
+    spread = _spread_of(strategy.encoder, raw_graphs)
+    collapsed = bool(spread < COLLAPSE_SPREAD)
+    if collapsed:
+        log.warning("%s: the trained encoder's embeddings have collapsed (spread %.2g across %d training "
+                    "molecules): every molecule embeds to nearly the same point; this victim is degenerate",
+                    config.strategy, spread, min(len(raw_graphs), COLLAPSE_SAMPLE))
     provenance = {
         "strategy": config.strategy,
         "config": cfg_dict,
@@ -180,10 +219,11 @@ def pretrain(
         "seed": config.seed,
         "loss_per_epoch": losses,
         "seconds_per_epoch": seconds,
+        "embedding_spread": spread,
+        "collapsed": collapsed,
         "versions": package_versions(),
         **(extra_provenance or {}),
     }
-    strategy.eval()
     save_checkpoint(out, strategy.encoder, provenance, strategy.extra_state())
     rpath.unlink(missing_ok=True)
     return provenance

@@ -19,7 +19,14 @@ from molleak.errors import MolleakError
 from molleak.models.checkpoint import read_checkpoint_file
 from molleak.models.victim import Victim
 from molleak.pretrain.base import load_strategies
-from molleak.pretrain.trainer import PretrainConfig, build_strategy, featurize_all, pretrain
+from molleak.pretrain.trainer import (
+    COLLAPSE_SPREAD,
+    PretrainConfig,
+    build_strategy,
+    embedding_spread,
+    featurize_all,
+    pretrain,
+)
 
 STRATEGY_NAMES = load_strategies().names()
 TINY_GIN = {"num_layers": 2, "emb_dim": 32}
@@ -102,6 +109,7 @@ def test_training_moves_the_encoder_and_the_checkpoint_reloads_exactly(name, mos
     assert np.abs(trained - initial).max() > 1e-3, f"{name}: pre-training did not change the embeddings"
     np.testing.assert_array_equal(reloaded.embed(probe), trained)
     assert prov["strategy"] == name and len(prov["loss_per_epoch"]) == 2
+    assert prov["collapsed"] is False and prov["embedding_spread"] > COLLAPSE_SPREAD
     assert not out.with_name(out.name + ".resume.pt").exists()
 
 
@@ -169,3 +177,25 @@ def test_b3db_logbb_set_is_read_from_the_installed_wheel():
     smiles, y = load_b3db_logbb()
     assert len(smiles) == len(y) > 1000 and len(set(smiles)) == len(smiles)
     assert -4 < min(y) < max(y) < 3
+
+
+def test_embedding_spread_flags_a_collapsed_encoder():
+    rng = np.random.default_rng(0)
+    varied = rng.normal(size=(50, 16))
+    one_point = np.tile(rng.normal(size=16), (50, 1)) + 1e-7 * rng.normal(size=(50, 16))
+    assert embedding_spread(varied) > 0.5
+    assert embedding_spread(one_point) < COLLAPSE_SPREAD
+    assert embedding_spread(100.0 * varied) == pytest.approx(embedding_spread(varied))  # scale-free
+    with pytest.raises(MolleakError, match="at least two"):
+        embedding_spread(varied[:1])
+
+
+def test_a_collapsed_victim_is_recorded_in_its_provenance(moses_sample, tmp_path, monkeypatch, caplog):
+    import molleak.pretrain.trainer as trainer
+
+    # an encoder whose output ignores its input: what dead ReLUs in the last layer produce
+    monkeypatch.setattr(trainer, "_spread_of", lambda encoder, graphs: 0.0)
+    prov = pretrain(moses_sample[:40], tiny_config("attrmask", epochs=1), tmp_path / "a.pt", progress=False)
+    assert prov["collapsed"] is True
+    assert "collapsed" in caplog.text
+    assert Victim.from_checkpoint(tmp_path / "a.pt").provenance["collapsed"] is True
