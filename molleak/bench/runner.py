@@ -74,8 +74,13 @@ def _check_config(bench: Path, config: BenchConfig) -> None:
     if not path.is_file():
         return
     old = json.loads(path.read_text()).get("bench")
-    if old is not None and old != config.to_dict():
-        diff = sorted(k for k in set(old) | set(config.to_dict()) if old.get(k) != config.to_dict().get(k))
+    new = config.to_dict()
+    if old is not None:
+        # a setting added after the bench was made counts as unchanged while it keeps its default
+        defaults = BenchConfig().to_dict()
+        old = {**{k: defaults[k] for k in new if k not in old}, **old}
+    if old is not None and old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise MolleakError(f"{bench} was made with a different bench config ({', '.join(diff)} differ); "
                            f"rerun with the same settings or use another --out")
 
@@ -104,7 +109,8 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
         return unavailable
     zoo = ZooConfig(epochs=config.epochs, seed=0, encoder_config=dict(config.encoder_config),
                     finetune_epochs=config.finetune_epochs)
-    build_zoo(paths.data, paths.zoo, names, zoo, progress=False)
+    build_zoo(paths.data, paths.zoo, names, zoo, progress=False, workers=config.victim_workers)
+    references = []
     for victim, role in sorted(needed):
         if role == "victim":
             continue
@@ -118,18 +124,48 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
                 unavailable[(victim, role)] = ("no reference victim for the regression victim: it would need the "
                                                "base victim re-trained on the reference set and fine-tuned again")
             else:
-                from molleak.data.smiles_io import read_smiles
-                from molleak.leakage import build_reference_victim
-
-                ref = paths.aux("reference")
-                if not ref.is_file() or not read_smiles(ref, what="reference set").smiles:
-                    unavailable[(victim, role)] = f"no reference set at {ref} (the `full` tier has none)"
-                    continue
-                build_reference_victim(paths.victim(victim, "victim"), read_smiles(ref, what="reference set").smiles,
-                                       out, train_name=str(ref))
+                references.append(victim)
         except MolleakError as exc:
             unavailable[(victim, role)] = str(exc)
+    if references:
+        unavailable.update(_build_references(paths, references, config.victim_workers))
     return unavailable
+
+
+def _build_reference(victim_path: Path, ref: Path, out: Path, threads: int | None) -> str | None:
+    """One reference victim (in a worker process when `threads` is set); the error text if it failed."""
+    from molleak.data.smiles_io import read_smiles
+    from molleak.leakage import build_reference_victim
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        build_reference_victim(victim_path, read_smiles(ref, what="reference set").smiles, out, train_name=str(ref))
+    except MolleakError as exc:
+        return str(exc)
+    return None
+
+
+def _build_references(paths: BenchPaths, victims: list[str], workers: int) -> dict[tuple[str, str], str]:
+    """Reference victims (the victim's recipe on the disjoint reference set), `workers` at a time."""
+    from molleak.data.smiles_io import read_smiles
+
+    ref = paths.aux("reference")
+    if not ref.is_file() or not read_smiles(ref, what="reference set").smiles:
+        return {(v, "reference"): f"no reference set at {ref} (the `full` tier has none)" for v in victims}
+    jobs = {v: (paths.victim(v, "victim"), ref, paths.victim(v, "reference")) for v in victims}
+    if workers > 1 and len(victims) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {v: pool.submit(_build_reference, *job, 1) for v, job in jobs.items()}
+            errors = {v: f.result() for v, f in futures.items()}
+    else:
+        errors = {v: _build_reference(*job, None) for v, job in jobs.items()}
+    return {(v, "reference"): err for v, err in errors.items() if err is not None}
 
 
 def two_step_templates(config: BenchConfig, vocab_dir: Path) -> list[int]:

@@ -65,6 +65,8 @@ class BenchConfig:
         fcd_seeds: private subsamples the random-subsample FCD is averaged over.
         fcd_max_reference: most core-containing private molecules the core FCD compares against.
         workers: worker processes for enumeration and labelling.
+        victim_workers: victims (zoo victims, then reference victims) pre-trained at once, each in
+            its own process with one torch thread; weights do not depend on it.
     """
 
     tier: str = "tiny"
@@ -92,6 +94,7 @@ class BenchConfig:
     fcd_seeds: int = 5
     fcd_max_reference: int = 5000
     workers: int | None = 1
+    victim_workers: int = 1
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BenchConfig:

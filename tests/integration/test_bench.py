@@ -88,6 +88,40 @@ def test_bench_refuses_a_changed_config(tmp_path):
     _check_config(tmp_path, BenchConfig())
     with pytest.raises(MolleakError, match="epochs"):
         _check_config(tmp_path, BenchConfig(epochs=3))
+    # a bench made before a setting existed resumes while that setting keeps its default
+    older = BenchConfig().to_dict()
+    del older["victim_workers"]
+    (tmp_path / "config.json").write_text(json.dumps({"bench": older}))
+    _check_config(tmp_path, BenchConfig())
+    with pytest.raises(MolleakError, match="victim_workers"):
+        _check_config(tmp_path, BenchConfig(victim_workers=2))
+
+
+def test_reference_victims_built_in_workers_equal_serial_ones(tiny_tier, tmp_path):
+    import torch
+
+    from molleak.bench.runner import BenchPaths, _build_references
+    from molleak.bench.suites import BenchConfig
+    from molleak.models.checkpoint import read_checkpoint_file
+    from molleak.pretrain.trainer import PretrainConfig, pretrain
+
+    data = mini_tier(tiny_tier, tmp_path / "data", n_private=40)
+    private = (data / "private.smi").read_text().split()
+    built = {}
+    for workers in (1, 2):
+        paths = BenchPaths(tmp_path / f"bench{workers}", BenchConfig(data=str(data)))
+        for name in ("attrmask", "graphcl"):
+            pretrain(private, PretrainConfig(strategy=name, epochs=1, batch_size=16,
+                                             encoder_config={"num_layers": 2, "emb_dim": 16}),
+                     paths.victim(name, "victim"), progress=False)
+        assert _build_references(paths, ["attrmask", "graphcl"], workers) == {}
+        built[workers] = {n: read_checkpoint_file(paths.victim(n, "reference")) for n in ("attrmask", "graphcl")}
+    for name in ("attrmask", "graphcl"):
+        serial, parallel = built[1][name], built[2][name]
+        assert serial["provenance"]["train_sha256"] == parallel["provenance"]["train_sha256"]
+        assert serial["provenance"]["n_train"] == 40
+        for key, tensor in serial["state_dict"].items():
+            assert torch.equal(tensor, parallel["state_dict"][key]), f"{name}: {key} differs"
 
 
 def test_dock_cells_skip_without_receptors(tiny_tier, tmp_path, capsys):
