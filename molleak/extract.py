@@ -134,6 +134,16 @@ class AttackContext:
         self._step_table: StepTable | None = None
         self._step_emb: dict[int, np.ndarray] = {}
 
+    def for_victim(self, victim: Victim) -> AttackContext:
+        """A context for another victim over the same pool and aux set, sharing what is already built
+        and does not depend on the victim (records, unique molecules, weak labels, step table)."""
+        other = AttackContext(aux_smiles=self.aux_smiles, seed=self.seed, records=self._records,
+                              pool_path=self.pool_path, vocab=self.vocab, steps=self.steps, templates=self.templates,
+                              victim=victim, budget=self.budget, work_dir=self.work_dir, workers=self.workers)
+        other._smiles, other._record_molecule = self._smiles, self._record_molecule
+        other._aux_labels, other._step_table = self._aux_labels, self._step_table
+        return other
+
     def _timed(self, key: str, t0: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
 

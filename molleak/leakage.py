@@ -218,6 +218,8 @@ def run_canary(
     n_boot: int = 1000,
     seed: int = 0,
     statistic: str = DEFAULT_STATISTIC,
+    pool: str | Path | None = None,
+    attack: str = "adapter",
 ) -> dict[str, Any]:
     """Canary positive control over a grid of repetition counts and epochs.
 
@@ -225,18 +227,37 @@ def run_canary(
     from `holdout.smi` (MOSES molecules no victim of the tier saw); the private part is the first
     `n_private` molecules of `private.smi`, the reference's part the first of `reference.smi`.
     Also reports ordinary private members (seen once per epoch) vs the same non-members.
+
+    With `pool` (a candidate pool file, `molleak candidates`), the three sets are drawn from the
+    pool's molecules instead (none of them in any set of the tier), so the extraction attack can
+    produce them exactly: each cell then also runs the attack (`attack`, on the tier's aux set)
+    through the victim and through the reference victim and reports canary recovery
+    (`canary_extraction`).
     """
     data, out = Path(data_dir), Path(out_dir)
     rng = np.random.default_rng(seed)
-    holdout = _read(data / "holdout.smi", "holdout set")
-    if len(holdout) < 3 * n_canaries:
-        raise MolleakError(f"holdout set has {len(holdout)} molecules; {3 * n_canaries} needed for "
-                           f"{n_canaries} canaries, non-members and decoys")
-    drawn = [holdout[i] for i in rng.permutation(len(holdout))[: 3 * n_canaries]]
-    canaries, nonmembers, decoys = (drawn[:n_canaries], drawn[n_canaries : 2 * n_canaries],
-                                    drawn[2 * n_canaries :])
     private = _read(data / "private.smi", "private set")[:n_private]
     reference = _read(data / "reference.smi", "reference set")[:n_private]
+    records = None
+    if pool is None:
+        source = _read(data / "holdout.smi", "holdout set")
+        what = "holdout set"
+    else:
+        from molleak.candidates.pool import read_pool, unique_smiles
+
+        records = read_pool(pool)
+        taken = set()
+        for name in ("private", "reference", "aux", "holdout"):
+            if (data / f"{name}.smi").exists():
+                taken.update(_read(data / f"{name}.smi", f"{name} set"))
+        source = [s for s in unique_smiles(records) if s not in taken]
+        what = f"candidate pool {pool} (molecules in no set of the tier)"
+    if len(source) < 3 * n_canaries:
+        raise MolleakError(f"{what} has {len(source)} molecules; {3 * n_canaries} needed for "
+                           f"{n_canaries} canaries, non-members and decoys")
+    drawn = [source[i] for i in rng.permutation(len(source))[: 3 * n_canaries]]
+    canaries, nonmembers, decoys = (drawn[:n_canaries], drawn[n_canaries : 2 * n_canaries],
+                                    drawn[2 * n_canaries :])
     enc = encoder_config or {"num_layers": 2, "emb_dim": 32}
     cells = []
     for r in repeats:
@@ -253,18 +274,80 @@ def run_canary(
                 victim = Victim.from_checkpoint(vpath)
                 refs = {"reference": Victim.from_checkpoint(rpath)}
                 kw = {"n_neighbours": n_neighbours, "seed": seed, "n_boot": n_boot, "statistic": statistic}
-                return {
+                result = {
                     "canaries": membership_audit(victim, canaries, nonmembers, refs, **kw),
                     "private_members": membership_audit(victim, private[:n_canaries], nonmembers, refs, **kw),
                 }
+                if records is not None:
+                    aux = _read(data / "aux.smi", "aux set")
+                    result["extraction"] = canary_extraction(victim, refs["reference"], records, aux, canaries,
+                                                             decoys, attack=attack, seed=seed, n_boot=n_boot)
+                return result
 
-            cell = _cell(out, name, compute, {"config": asdict(config), "n_private": len(private),
-                                              "canaries": canaries, "n_neighbours": n_neighbours, "n_boot": n_boot,
-                                              "statistic": statistic})
+            params = {"config": asdict(config), "n_private": len(private), "canaries": canaries,
+                      "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic}
+            if pool is not None:
+                params.update(pool=str(pool), attack=attack)
+            cell = _cell(out, name, compute, params)
             cells.append({"repeats": r, "epochs": ep, **cell})
     result = {"experiment": "canary", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "n_private": len(private),
-              "n_canaries": n_canaries, "seed": seed, "cells": cells}
+              "n_canaries": n_canaries, "seed": seed, "canary_source": "holdout" if pool is None else str(pool),
+              "cells": cells}
     write_json_atomic(out / "canary.json", result)
+    return result
+
+
+def canary_extraction(
+    victim: Victim,
+    reference: Victim,
+    records: list,
+    aux_smiles: list[str],
+    canaries: list[str],
+    decoys: list[str],
+    *,
+    attack: str = "adapter",
+    seed: int = 0,
+    n_boot: int = 1000,
+    k_list: tuple[int, ...] = (50, 100, 200),
+) -> dict[str, Any]:
+    """Does the extraction attack recover planted canaries? The same attack through victim and reference.
+
+    The victim was trained with the canaries planted, the reference victim with the decoys; both are
+    candidates of the same pool. Reported per model: the canaries' and decoys' ranks among the
+    pool's molecules, their mean exposure (log2 of pool size over rank; 0 = ranked last, log2(e) =
+    1.44 at chance, log2(N) = ranked first), how many sit in the top-K; and the private-only test with
+    "canary" as the victim's private hit and "decoy" as the reference's: AUC of each model's score
+    for canary vs decoy and the paired-bootstrap difference. A difference above 0 is recovery caused
+    by training on the canaries.
+    """
+    from molleak.evaluate.attribution import private_only_difference
+    from molleak.extract import AttackContext, run_method
+    from molleak.scoring.base import rank_order
+
+    ctx = AttackContext(aux_smiles=aux_smiles, seed=seed, records=records, victim=victim)
+    outputs = {"victim": run_method(ctx, attack)}
+    outputs["reference"] = run_method(ctx.for_victim(reference), attack)  # weak labels computed once
+    smiles = outputs["victim"].smiles
+    if outputs["reference"].smiles != smiles:
+        raise MolleakError("canary extraction: the two runs scored different molecules")
+    n = len(smiles)
+    is_canary = np.isin(smiles, canaries)
+    is_decoy = np.isin(smiles, decoys)
+    result: dict[str, Any] = {"attack": attack, "pool_molecules": n, "n_canaries": int(is_canary.sum()),
+                              "n_decoys": int(is_decoy.sum())}
+    for role, output in outputs.items():
+        scores = np.where(np.isfinite(output.scores), output.scores, -np.inf)
+        rank = np.empty(n, dtype=np.int64)
+        rank[rank_order(scores, seed)] = np.arange(1, n + 1)
+        row: dict[str, Any] = {}
+        for group, mask in (("canaries", is_canary), ("decoys", is_decoy)):
+            ranks = rank[mask]
+            row[group] = {"median_rank": float(np.median(ranks)),
+                          "mean_exposure": float(np.mean(np.log2(n / ranks))),
+                          **{f"in_top{k}": int(np.sum(ranks <= k)) for k in k_list}}
+        result[role] = row
+    result["canary_vs_decoy"] = private_only_difference(outputs["victim"].scores, outputs["reference"].scores,
+                                                        is_canary, is_decoy, n_boot=n_boot, seed=seed)
     return result
 
 

@@ -3,6 +3,7 @@
     molleak leakage --victim V.pt [--reference R.pt] --data TIER_DIR --out DIR     # audit one victim
         [--victim-run RUN_V --reference-run RUN_R]   # plus extraction attribution (private-only test)
     molleak leakage --canary --repeats 1,8,32 --epochs 5,20 --data TIER_DIR --out DIR
+        [--canary-pool POOL]   # canaries from a candidate pool; the extraction attack must recover them
     molleak leakage --sweep --sizes 1000,2000 --epochs 1,5,20 --data TIER_DIR --out DIR
 
 All three are resumable: rerun the same command to continue after an interruption.
@@ -60,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sizes", type=int_list, default=[1000, 2000], help="sweep: private-set sizes (default 1000,2000)")
     p.add_argument("--private-size", type=positive_int, default=500, help="canary: private molecules (default 500)")
     p.add_argument("--canaries", type=positive_int, default=50, help="canary: number of canaries (default 50)")
+    p.add_argument("--canary-pool",
+                   help="canary: draw canaries from this candidate pool (`molleak candidates`) instead of the "
+                        "holdout set, and run the extraction attack on it to measure canary recovery")
+    p.add_argument("--attack", default="adapter",
+                   help="canary with --canary-pool: the extraction method run on the pool (default adapter)")
     p.add_argument("--strategy", default="attrmask", help="canary / sweep: pre-training strategy (default attrmask)")
     p.add_argument("--layers", type=positive_int, default=2, help="canary / sweep: GIN layers (default 2)")
     p.add_argument("--emb-dim", type=positive_int, default=32, help="canary / sweep: GIN width (default 32)")
@@ -102,11 +108,27 @@ def run(args: argparse.Namespace) -> int:
     train = {"strategy": args.strategy, "encoder_config": {"num_layers": args.layers, "emb_dim": args.emb_dim},
              "batch_size": args.batch_size, "lr": args.lr}
     if args.canary:
+        if args.canary_pool:
+            from molleak.extract import method_uses_victim
+
+            if not Path(args.canary_pool).is_file():
+                raise MolleakError(f"--canary-pool {args.canary_pool}: no such file")
+            if not method_uses_victim(args.attack):
+                raise MolleakError(f"--attack {args.attack}: not a method that queries the victim")
         res = leakage.run_canary(args.data, args.out, repeats=args.repeats, epochs=args.epochs or [5, 20],
-                                 n_private=args.private_size, n_canaries=args.canaries, **train, **common)
+                                 n_private=args.private_size, n_canaries=args.canaries, pool=args.canary_pool,
+                                 attack=args.attack, **train, **common)
         parts = [f"r{c['repeats']}/e{c['epochs']}: {_auc_line(c['canaries']['rows'], 'victim-minus-reference')}"
                  for c in res["cells"]]
-        print(f"canary membership AUC (calibrated) {'; '.join(parts)}. Wrote {args.out}/canary.json")
+        print(f"canary membership AUC (calibrated) {'; '.join(parts)}.")
+        if args.canary_pool:
+            parts = [f"r{c['repeats']}/e{c['epochs']}: {c['extraction']['canary_vs_decoy']['difference']['value']:+.3f} "
+                     f"[{c['extraction']['canary_vs_decoy']['difference']['lo']:+.3f}, "
+                     f"{c['extraction']['canary_vs_decoy']['difference']['hi']:+.3f}], "
+                     f"top-200 {c['extraction']['victim']['canaries']['in_top200']}/{c['extraction']['n_canaries']}"
+                     for c in res["cells"]]
+            print(f"canary extraction ({args.attack}), canary-vs-decoy AUC victim - reference: {'; '.join(parts)}.")
+        print(f"Wrote {args.out}/canary.json")
         return 0
     res = leakage.run_sweep(args.data, args.out, sizes=args.sizes, epochs=args.epochs or [1, 5, 20],
                             n_members=min(args.members, 200) if args.members == 1000 else args.members,

@@ -69,3 +69,67 @@ def test_canary_grid_runs_resumes_and_keeps_the_null(tiny_tier, tmp_path):
     again = run_canary(tiny_tier, tmp_path, **kw)  # resumes: reads the cell, trains nothing
     assert victim_ckpt.stat().st_mtime == mtime
     assert again["cells"][0]["canaries"]["rows"] == saved["canaries"]["rows"]
+
+
+def test_canary_extraction_reports_recovery_when_the_attack_ranks_canaries_first(moses_sample, monkeypatch):
+    """The recovery metrics on a constructed attack: it ranks the planted molecules first."""
+    import molleak.extract as extract
+    from molleak.extract import MethodOutput
+    from molleak.leakage import canary_extraction
+
+    pool = moses_sample[:300]
+    canaries, decoys = pool[10:30], pool[40:60]
+    calls = []
+
+    def fake_run_method(ctx, method, options=None):
+        calls.append((ctx.victim.name, method))
+        planted = canaries if ctx.victim.name == "victim" else decoys
+        scores = np.array([2.0 if s in planted else 0.0 for s in pool]) + np.linspace(0, 1e-3, len(pool))
+        return MethodOutput(list(pool), scores, [""] * len(pool))
+
+    monkeypatch.setattr(extract, "run_method", fake_run_method)
+
+    class Named:
+        def __init__(self, name):
+            self.name = name
+
+    res = canary_extraction(Named("victim"), Named("reference"), records=[], aux_smiles=[], canaries=canaries,
+                            decoys=decoys, n_boot=200)
+    assert calls == [("victim", "adapter"), ("reference", "adapter")]
+    assert res["n_canaries"] == 20 and res["n_decoys"] == 20 and res["pool_molecules"] == 300
+    assert res["victim"]["canaries"]["in_top50"] == 20 and res["victim"]["decoys"]["in_top50"] == 0
+    assert res["victim"]["canaries"]["median_rank"] <= 20
+    assert res["victim"]["canaries"]["mean_exposure"] > np.log2(300 / 20)
+    assert res["reference"]["decoys"]["in_top50"] == 20
+    diff = res["canary_vs_decoy"]
+    assert diff["victim"].value == 1.0 and diff["reference"].value == 0.0
+    assert diff["difference"].value == 1.0 and diff["significant"]
+
+
+def test_canaries_drawn_from_a_pool_are_in_no_set_and_the_attack_runs(tiny_tier, tmp_path):
+    from molleak.candidates.enumerate import enumerate_pool
+    from molleak.candidates.pool import write_pool
+    from molleak.candidates.vocab import mine_vocabulary
+    from molleak.data.smiles_io import read_smiles
+
+    aux = read_smiles(tiny_tier / "aux.smi").smiles
+    pool = tmp_path / "pool.tsv"
+    write_pool(pool, enumerate_pool(mine_vocabulary(aux, n_templates=10, n_motifs=15, workers=1), 1, workers=1))
+    res = run_canary(tiny_tier, tmp_path / "run", repeats=[3], epochs=[1], n_private=30, n_canaries=8,
+                     encoder_config={"num_layers": 2, "emb_dim": 16}, batch_size=16, n_neighbours=2, n_boot=50,
+                     pool=pool)
+    assert res["canary_source"] == str(pool)
+    (cell,) = res["cells"]
+    canaries = cell["params"]["canaries"]
+    tier_sets = set()
+    for name in ("private", "reference", "aux", "holdout"):
+        tier_sets.update(read_smiles(tiny_tier / f"{name}.smi").smiles)
+    assert len(canaries) == 8 and not set(canaries) & tier_sets
+    ext = cell["extraction"]
+    assert ext["attack"] == "adapter" and ext["n_canaries"] == 8 and ext["n_decoys"] == 8
+    for role in ("victim", "reference"):
+        for group in ("canaries", "decoys"):
+            row = ext[role][group]
+            assert 1 <= row["median_rank"] <= ext["pool_molecules"]
+            assert 0 <= row["mean_exposure"] <= np.log2(ext["pool_molecules"])
+    assert set(ext["canary_vs_decoy"]) >= {"victim", "reference", "difference", "significant"}
