@@ -2,11 +2,12 @@
 
 For every victim checkpoint in a zoo directory, and for the same encoder (same architecture and
 config) at random initialisation, fits
-  * ridge regression of RDKit Crippen logP on the tier's holdout molecules (never pre-trained on),
-    scored by 5-fold cross-validated R^2, and
-  * logistic regression of B3DB's BBB+/BBB- class (a random stratified subset), scored by 5-fold
-    cross-validated ROC-AUC.
-Embeddings are standardised inside each fold. The random-initialisation baseline is drawn with
+  * ridge regression of RDKit targets (`--targets`: Crippen logP, TPSA, QED, ring count, fraction
+    sp3, Bertz complexity) on the tier's holdout molecules (never pre-trained on), scored by R^2, and
+  * logistic regression of B3DB's BBB+/BBB- class (a random stratified subset), scored by ROC-AUC,
+either by 5-fold cross-validation on all molecules or, with `--n-train N`, trained on N labelled
+molecules over `--repeats` random splits (the low-label regime). Embeddings are standardised inside
+each fold. The random-initialisation baseline is drawn with
 `--random-seeds` different seeds (mean and standard deviation reported); a victim "beats random
 init" on a probe when its score is above the best of those draws. Prints a Markdown table.
 
@@ -28,9 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import Chem
-from rdkit.Chem import Crippen
+from rdkit.Chem import QED, Crippen, Descriptors
 from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.model_selection import (
+    KFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    cross_val_score,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -58,22 +65,48 @@ def bbb_set(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     return [smiles[i] for i in idx], np.asarray(labels)[idx].astype(int)
 
 
-def probe_scores(emb: np.ndarray, y_logp: np.ndarray, emb_bbb: np.ndarray, y_bbb: np.ndarray,
-                 seed: int) -> tuple[float, float]:
-    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
-    r2 = cross_val_score(ridge, emb, y_logp, cv=KFold(5, shuffle=True, random_state=seed), scoring="r2").mean()
-    logit = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
-    auc = cross_val_score(logit, emb_bbb, y_bbb, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                          scoring="roc_auc").mean()
-    return float(r2), float(auc)
+#: RDKit targets on holdout molecules (none is a pre-training label of any strategy)
+RDKIT_TARGETS = {
+    "logp": Crippen.MolLogP,
+    "tpsa": Descriptors.TPSA,
+    "qed": QED.qed,
+    "rings": Descriptors.RingCount,
+    "fsp3": Descriptors.FractionCSP3,
+    "bertz": Descriptors.BertzCT,
+}
+
+
+def probe_score(emb: np.ndarray, y: np.ndarray, classify: bool, n_train: int | None, seed: int,
+                repeats: int) -> float:
+    """Cross-validated R^2 (ridge) or ROC-AUC (logistic) of a linear probe on standardised embeddings.
+
+    n_train None: 5-fold CV on everything. n_train = N: `repeats` random splits, the probe trained on
+    N labelled molecules and scored on all the others (the low-label regime pre-training is for).
+    """
+    if classify:
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+        scoring = "roc_auc"
+    else:
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+        scoring = "r2"
+    if n_train is None:
+        cv = (StratifiedKFold if classify else KFold)(5, shuffle=True, random_state=seed)
+    else:
+        cv = (StratifiedShuffleSplit if classify else ShuffleSplit)(repeats, train_size=n_train, random_state=seed)
+    return float(cross_val_score(model, emb, y, cv=cv, scoring=scoring).mean())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", required=True, help="directory with <strategy>.pt victims")
-    ap.add_argument("--data", required=True, help="tier directory (its holdout.smi is the logP probe set)")
+    ap.add_argument("--data", required=True, help="tier directory (its holdout.smi is the RDKit-target probe set)")
     ap.add_argument("--n-bbb", type=int, default=2000, help="B3DB classification molecules probed")
-    ap.add_argument("--n-logp", type=int, default=2000, help="holdout molecules probed for logP (a seeded sample)")
+    ap.add_argument("--n-logp", type=int, default=2000, help="holdout molecules probed for the RDKit targets")
+    ap.add_argument("--targets", default="logp,bbb",
+                    help=f"comma-separated probe targets: bbb (B3DB class) and any of {','.join(RDKIT_TARGETS)}")
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="labelled molecules the probe trains on (default: 5-fold CV on all)")
+    ap.add_argument("--repeats", type=int, default=10, help="random splits when --n-train is given")
     ap.add_argument("--random-seeds", type=int, default=3, help="random initialisations per victim")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -82,42 +115,58 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    logp_smiles = read_smiles(Path(args.data) / "holdout.smi").smiles
-    if len(logp_smiles) > args.n_logp:
-        pick = np.sort(np.random.default_rng(args.seed).permutation(len(logp_smiles))[: args.n_logp])
-        logp_smiles = [logp_smiles[i] for i in pick]
-    with rdkit_quiet():
-        y_logp = np.array([Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in logp_smiles])
-    bbb_smiles, y_bbb = bbb_set(args.n_bbb, args.seed)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = [t for t in targets if t != "bbb" and t not in RDKIT_TARGETS]
+    if unknown:
+        ap.error(f"unknown target(s) {unknown}; choose from bbb, {', '.join(RDKIT_TARGETS)}")
+    sets: dict[str, tuple[list[str], np.ndarray, bool]] = {}
+    rdkit_targets = [t for t in targets if t != "bbb"]
+    if rdkit_targets:
+        smiles = read_smiles(Path(args.data) / "holdout.smi").smiles
+        if len(smiles) > args.n_logp:
+            pick = np.sort(np.random.default_rng(args.seed).permutation(len(smiles))[: args.n_logp])
+            smiles = [smiles[i] for i in pick]
+        with rdkit_quiet():
+            mols = [Chem.MolFromSmiles(s) for s in smiles]
+        for t in rdkit_targets:
+            sets[t] = (smiles, np.array([float(RDKIT_TARGETS[t](m)) for m in mols]), False)
+    if "bbb" in targets:
+        bbb_smiles, y_bbb = bbb_set(args.n_bbb, args.seed)
+        sets["bbb"] = (bbb_smiles, y_bbb, True)
+
+    def scores_of(victim: Victim) -> dict[str, float]:
+        return {t: probe_score(victim.embed(smi), y, cls, args.n_train, args.seed, args.repeats)
+                for t, (smi, y, cls) in sets.items()}  # the victim caches: each molecule embedded once
+
     rows = []
     for name in [n for n in ZOO_VICTIMS if (Path(args.zoo) / f"{n}.pt").exists()]:
         path = Path(args.zoo) / f"{name}.pt"
         trained = Victim.from_checkpoint(path)
         spec = read_checkpoint_file(path)["encoder"]
-        trained_scores = probe_scores(trained.embed(logp_smiles), y_logp, trained.embed(bbb_smiles), y_bbb,
-                                      args.seed)
-        random_scores = []
+        row = {"victim": name, "encoder": spec["name"], "config": spec["config"], "trained": scores_of(trained),
+               "random": {t: [] for t in sets}}
         for k in range(args.random_seeds):
             torch.manual_seed(args.seed + k)
             random_init = Victim(build_encoder(spec["name"], spec["config"]), name=f"{name}-random{k}")
-            random_scores.append(probe_scores(random_init.embed(logp_smiles), y_logp, random_init.embed(bbb_smiles),
-                                              y_bbb, args.seed))
-        rnd = np.asarray(random_scores)
-        rows.append({"victim": name, "encoder": spec["name"], "config": spec["config"],
-                     "logp_r2": trained_scores[0], "bbb_auc": trained_scores[1],
-                     "logp_r2_random": rnd[:, 0].tolist(), "bbb_auc_random": rnd[:, 1].tolist()})
-    print(f"logP probe: {len(logp_smiles)} holdout molecules; BBB probe: {len(bbb_smiles)} B3DB molecules "
-          f"({int(y_bbb.sum())} BBB+); 5-fold CV, seed {args.seed}; random init: {args.random_seeds} seeds "
-          f"(mean ± sd); bold = above every random-init draw")
-    print("| victim | logP R² trained | logP R² random init | BBB AUC trained | BBB AUC random init |")
-    print("|---|---|---|---|---|")
+            for t, v in scores_of(random_init).items():
+                row["random"][t].append(v)
+        rows.append(row)
+    regime = "5-fold CV" if args.n_train is None else f"{args.n_train} labelled molecules, {args.repeats} random splits"
+    print(f"probes: {', '.join(f'{t} ({len(sets[t][0])} molecules)' for t in sets)}; {regime}; seed {args.seed}; "
+          f"random init: {args.random_seeds} seeds (mean ± sd); bold = above every random-init draw; "
+          "R² for RDKit targets, ROC-AUC for bbb")
+    print("| victim | " + " | ".join(f"{t} trained | {t} random init" for t in sets) + " | wins |")
+    print("|---|" + "---|---|" * len(sets) + "---|")
     for r in rows:
-        cells = []
-        for key in ("logp_r2", "bbb_auc"):
-            rnd = np.asarray(r[f"{key}_random"])
-            val = f"{r[key]:.3f}"
-            cells += [f"**{val}**" if r[key] > rnd.max() else val, f"{rnd.mean():.3f} ± {rnd.std(ddof=1) if len(rnd) > 1 else 0:.3f}"]
-        print(f"| {r['victim']} | " + " | ".join(cells) + " |")
+        cells, wins = [], 0
+        for t in sets:
+            rnd = np.asarray(r["random"][t])
+            win = r["trained"][t] > rnd.max()
+            wins += int(win)
+            val = f"{r['trained'][t]:.3f}"
+            sd = rnd.std(ddof=1) if len(rnd) > 1 else 0.0
+            cells += [f"**{val}**" if win else val, f"{rnd.mean():.3f} ± {sd:.3f}"]
+        print(f"| {r['victim']} | " + " | ".join(cells) + f" | {wins}/{len(sets)} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
