@@ -139,18 +139,21 @@ def main() -> None:
                 for t, (smi, y, cls) in sets.items()}  # the victim caches: each molecule embedded once
 
     rows = []
+    random_cache: dict[str, dict[str, list[float]]] = {}  # victims of one architecture share their random inits
     for name in [n for n in ZOO_VICTIMS if (Path(args.zoo) / f"{n}.pt").exists()]:
         path = Path(args.zoo) / f"{name}.pt"
         trained = Victim.from_checkpoint(path)
         spec = read_checkpoint_file(path)["encoder"]
-        row = {"victim": name, "encoder": spec["name"], "config": spec["config"], "trained": scores_of(trained),
-               "random": {t: [] for t in sets}}
-        for k in range(args.random_seeds):
-            torch.manual_seed(args.seed + k)
-            random_init = Victim(build_encoder(spec["name"], spec["config"]), name=f"{name}-random{k}")
-            for t, v in scores_of(random_init).items():
-                row["random"][t].append(v)
-        rows.append(row)
+        key = json.dumps([spec["name"], spec["config"]], sort_keys=True)
+        if key not in random_cache:
+            random_cache[key] = {t: [] for t in sets}
+            for k in range(args.random_seeds):
+                torch.manual_seed(args.seed + k)
+                random_init = Victim(build_encoder(spec["name"], spec["config"]), name=f"{name}-random{k}")
+                for t, v in scores_of(random_init).items():
+                    random_cache[key][t].append(v)
+        rows.append({"victim": name, "encoder": spec["name"], "config": spec["config"], "trained": scores_of(trained),
+                     "random": random_cache[key]})
     regime = "5-fold CV" if args.n_train is None else f"{args.n_train} labelled molecules, {args.repeats} random splits"
     print(f"probes: {', '.join(f'{t} ({len(sets[t][0])} molecules)' for t in sets)}; {regime}; seed {args.seed}; "
           f"random init: {args.random_seeds} seeds (mean ± sd); bold = above every random-init draw; "
