@@ -104,8 +104,9 @@ def main() -> None:
     ap.add_argument("--n-logp", type=int, default=2000, help="holdout molecules probed for the RDKit targets")
     ap.add_argument("--targets", default="logp,bbb",
                     help=f"comma-separated probe targets: bbb (B3DB class) and any of {','.join(RDKIT_TARGETS)}")
-    ap.add_argument("--n-train", type=int, default=None,
-                    help="labelled molecules the probe trains on (default: 5-fold CV on all)")
+    ap.add_argument("--n-train", default="all",
+                    help="comma-separated regimes: `all` (5-fold CV on every molecule) and/or a number of "
+                         "labelled molecules the probe trains on (default all)")
     ap.add_argument("--repeats", type=int, default=10, help="random splits when --n-train is given")
     ap.add_argument("--random-seeds", type=int, default=3, help="random initialisations per victim")
     ap.add_argument("--seed", type=int, default=0)
@@ -116,6 +117,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    try:
+        regimes = [None if r.strip() == "all" else int(r) for r in args.n_train.split(",") if r.strip()]
+    except ValueError:
+        ap.error(f"--n-train: expected `all` or integers, got {args.n_train!r}")
     unknown = [t for t in targets if t != "bbb" and t not in RDKIT_TARGETS]
     if unknown:
         ap.error(f"unknown target(s) {unknown}; choose from bbb, {', '.join(RDKIT_TARGETS)}")
@@ -134,9 +139,16 @@ def main() -> None:
         bbb_smiles, y_bbb = bbb_set(args.n_bbb, args.seed)
         sets["bbb"] = (bbb_smiles, y_bbb, True)
 
+    columns = [(t, n) for n in regimes for t in sets]
+
+    def label(column: tuple[str, int | None]) -> str:
+        t, n = column
+        return t if n is None else f"{t}@{n}"
+
     def scores_of(victim: Victim) -> dict[str, float]:
-        return {t: probe_score(victim.embed(smi), y, cls, args.n_train, args.seed, args.repeats)
-                for t, (smi, y, cls) in sets.items()}  # the victim caches: each molecule embedded once
+        # the victim caches by molecule: each is embedded once for every regime
+        return {label((t, n)): probe_score(victim.embed(sets[t][0]), sets[t][1], sets[t][2], n, args.seed,
+                                           args.repeats) for t, n in columns}
 
     rows = []
     random_cache: dict[str, dict[str, list[float]]] = {}  # victims of one architecture share their random inits
@@ -146,7 +158,7 @@ def main() -> None:
         spec = read_checkpoint_file(path)["encoder"]
         key = json.dumps([spec["name"], spec["config"]], sort_keys=True)
         if key not in random_cache:
-            random_cache[key] = {t: [] for t in sets}
+            random_cache[key] = {label(c): [] for c in columns}
             for k in range(args.random_seeds):
                 torch.manual_seed(args.seed + k)
                 random_init = Victim(build_encoder(spec["name"], spec["config"]), name=f"{name}-random{k}")
@@ -154,22 +166,23 @@ def main() -> None:
                     random_cache[key][t].append(v)
         rows.append({"victim": name, "encoder": spec["name"], "config": spec["config"], "trained": scores_of(trained),
                      "random": random_cache[key]})
-    regime = "5-fold CV" if args.n_train is None else f"{args.n_train} labelled molecules, {args.repeats} random splits"
-    print(f"probes: {', '.join(f'{t} ({len(sets[t][0])} molecules)' for t in sets)}; {regime}; seed {args.seed}; "
+    names = [label(c) for c in columns]
+    print(f"probes: {', '.join(f'{t} ({len(sets[t][0])} molecules)' for t in sets)}; `target` = 5-fold CV on all, "
+          f"`target@N` = trained on N labelled molecules, {args.repeats} random splits; seed {args.seed}; "
           f"random init: {args.random_seeds} seeds (mean ± sd); bold = above every random-init draw; "
           "R² for RDKit targets, ROC-AUC for bbb")
-    print("| victim | " + " | ".join(f"{t} trained | {t} random init" for t in sets) + " | wins |")
-    print("|---|" + "---|---|" * len(sets) + "---|")
+    print("| victim | " + " | ".join(f"{c} trained | {c} random init" for c in names) + " | wins |")
+    print("|---|" + "---|---|" * len(names) + "---|")
     for r in rows:
         cells, wins = [], 0
-        for t in sets:
-            rnd = np.asarray(r["random"][t])
-            win = r["trained"][t] > rnd.max()
+        for c in names:
+            rnd = np.asarray(r["random"][c])
+            win = r["trained"][c] > rnd.max()
             wins += int(win)
-            val = f"{r['trained'][t]:.3f}"
+            val = f"{r['trained'][c]:.3f}"
             sd = rnd.std(ddof=1) if len(rnd) > 1 else 0.0
             cells += [f"**{val}**" if win else val, f"{rnd.mean():.3f} ± {sd:.3f}"]
-        print(f"| {r['victim']} | " + " | ".join(cells) + f" | {wins}/{len(sets)} |")
+        print(f"| {r['victim']} | " + " | ".join(cells) + f" | {wins}/{len(names)} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
