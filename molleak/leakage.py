@@ -220,6 +220,7 @@ def run_canary(
     statistic: str = DEFAULT_STATISTIC,
     pool: str | Path | None = None,
     attack: str = "adapter",
+    attack_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Canary positive control over a grid of repetition counts and epochs.
 
@@ -280,14 +281,16 @@ def run_canary(
                 }
                 if records is not None:
                     aux = _read(data / "aux.smi", "aux set")
-                    result["extraction"] = canary_extraction(victim, refs["reference"], records, aux, canaries,
-                                                             decoys, attack=attack, seed=seed, n_boot=n_boot)
+                    result["extraction"] = canary_extraction(
+                        victim, refs["reference"], records, aux, canaries, decoys, attack=attack,
+                        attack_options=attack_options, work_dir=out / "models" / f"{name}_attack", seed=seed,
+                        n_boot=n_boot)
                 return result
 
             params = {"config": asdict(config), "n_private": len(private), "canaries": canaries,
                       "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic}
             if pool is not None:
-                params.update(pool=str(pool), attack=attack)
+                params.update(pool=str(pool), attack=attack, attack_options=dict(attack_options or {}))
             cell = _cell(out, name, compute, params)
             cells.append({"repeats": r, "epochs": ep, **cell})
     result = {"experiment": "canary", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "n_private": len(private),
@@ -306,6 +309,8 @@ def canary_extraction(
     decoys: list[str],
     *,
     attack: str = "adapter",
+    attack_options: dict[str, Any] | None = None,
+    work_dir: str | Path | None = None,
     seed: int = 0,
     n_boot: int = 1000,
     k_list: tuple[int, ...] = (50, 100, 200),
@@ -324,16 +329,17 @@ def canary_extraction(
     from molleak.extract import AttackContext, run_method
     from molleak.scoring.base import rank_order
 
-    ctx = AttackContext(aux_smiles=aux_smiles, seed=seed, records=records, victim=victim)
-    outputs = {"victim": run_method(ctx, attack)}
-    outputs["reference"] = run_method(ctx.for_victim(reference), attack)  # weak labels computed once
+    ctx = AttackContext(aux_smiles=aux_smiles, seed=seed, records=records, victim=victim, work_dir=work_dir)
+    outputs = {"victim": run_method(ctx, attack, attack_options)}
+    # the same pool, weak labels and work directory (a shadow encoder depends on the recipe only)
+    outputs["reference"] = run_method(ctx.for_victim(reference), attack, attack_options)
     smiles = outputs["victim"].smiles
     if outputs["reference"].smiles != smiles:
         raise MolleakError("canary extraction: the two runs scored different molecules")
     n = len(smiles)
     is_canary = np.isin(smiles, canaries)
     is_decoy = np.isin(smiles, decoys)
-    result: dict[str, Any] = {"attack": attack, "pool_molecules": n, "n_canaries": int(is_canary.sum()),
+    result: dict[str, Any] = {"attack": attack, "attack_options": dict(attack_options or {}), "pool_molecules": n, "n_canaries": int(is_canary.sum()),
                               "n_decoys": int(is_decoy.sum())}
     for role, output in outputs.items():
         scores = np.where(np.isfinite(output.scores), output.scores, -np.inf)

@@ -65,7 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="canary: draw canaries from this candidate pool (`molleak candidates`) instead of the "
                         "holdout set, and run the extraction attack on it to measure canary recovery")
     p.add_argument("--attack", default="adapter",
-                   help="canary with --canary-pool: the extraction method run on the pool (default adapter)")
+                   help="canary with --canary-pool: the extraction method run on the pool (default adapter; "
+                        "`membership` ranks by the calibrated membership statistic)")
+    p.add_argument("--attack-option", action="append", metavar="KEY=VALUE",
+                   help="canary with --canary-pool: an option of the attack (repeatable), e.g. epochs=5")
     p.add_argument("--strategy", default="attrmask", help="canary / sweep: pre-training strategy (default attrmask)")
     p.add_argument("--layers", type=positive_int, default=2, help="canary / sweep: GIN layers (default 2)")
     p.add_argument("--emb-dim", type=positive_int, default=32, help="canary / sweep: GIN width (default 32)")
@@ -82,6 +85,7 @@ def _auc_line(rows: dict, key: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from molleak import leakage
+    from molleak.cli.extract import parse_options
     from molleak.pretrain.base import load_strategies
 
     seed = resolve_seed(args.seed)
@@ -114,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
             if not Path(args.canary_pool).is_file():
                 raise MolleakError(f"--canary-pool {args.canary_pool}: no such file")
             if not method_uses_victim(args.attack):
-                raise MolleakError(f"--attack {args.attack}: not a method that queries the victim")
+                raise MolleakError(f"--attack {args.attack}: a victim-free method (it does not query the victim, so it cannot recover canaries)")
         res = leakage.run_canary(args.data, args.out, repeats=args.repeats, epochs=args.epochs or [5, 20],
                                  n_private=args.private_size, n_canaries=args.canaries, pool=args.canary_pool,
-                                 attack=args.attack, **train, **common)
+                                 attack=args.attack, attack_options=parse_options(args.attack_option), **train,
+                                 **common)
         parts = [f"r{c['repeats']}/e{c['epochs']}: {_auc_line(c['canaries']['rows'], 'victim-minus-reference')}"
                  for c in res["cells"]]
         print(f"canary membership AUC (calibrated) {'; '.join(parts)}.")

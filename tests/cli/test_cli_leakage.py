@@ -118,3 +118,37 @@ def test_one_run_without_the_other_is_one_line(tiny_victim, tmp_path, capsys):
     err = _error(capsys, ["leakage", "--victim", str(tiny_victim), "--data", str(tmp_path), "--out",
                           str(tmp_path / "o"), "--victim-run", str(tmp_path)])
     assert "both --victim-run and --reference-run" in err
+
+
+def test_canary_pool_errors_are_one_line(tiny_tier, tmp_path, capsys):
+    base = ["leakage", "--canary", "--data", str(tiny_tier), "--out", str(tmp_path / "o")]
+    assert "no such file" in _error(capsys, [*base, "--canary-pool", str(tmp_path / "nope.tsv")])
+    pool = tmp_path / "pool.tsv"
+    pool.write_text("")
+    assert "does not query the victim" in _error(capsys, [*base, "--canary-pool", str(pool), "--attack", "qed"])
+    assert "unknown score" in _error(capsys, [*base, "--canary-pool", str(pool), "--attack", "nope"])
+
+
+def test_canary_recovery_by_the_membership_attack_from_the_cli(tiny_tier, tmp_path, capsys):
+    from molleak.candidates.enumerate import enumerate_pool
+    from molleak.candidates.pool import write_pool
+    from molleak.candidates.vocab import mine_vocabulary
+    from molleak.data.smiles_io import read_smiles
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, n in (("private.smi", 30), ("reference.smi", 30), ("holdout.smi", 100), ("aux.smi", 200)):
+        (data / name).write_text("\n".join((tiny_tier / name).read_text().splitlines()[:n]) + "\n")
+    pool = tmp_path / "pool.tsv"
+    aux = read_smiles(data / "aux.smi").smiles
+    write_pool(pool, enumerate_pool(mine_vocabulary(aux, n_templates=8, n_motifs=10, workers=1), 1, workers=1))
+    out = tmp_path / "canary"
+    assert main(["leakage", "--canary", "--canary-pool", str(pool), "--attack", "membership",
+                 "--attack-option", "epochs=1", "--data", str(data), "--out", str(out), "--repeats", "3",
+                 "--epochs", "1", "--private-size", "30", "--canaries", "6", "--emb-dim", "16", "--batch-size", "16",
+                 "--bootstrap", "50", "--seed", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "canary extraction (membership)" in printed
+    cell = json.loads((out / "canary.json").read_text())["cells"][0]
+    assert cell["extraction"]["attack"] == "membership" and cell["extraction"]["attack_options"] == {"epochs": 1}
+    assert (out / "models" / "r3_e1_attack" / "shadow.pt").is_file()  # the attacker's shadow, trained on aux

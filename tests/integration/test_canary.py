@@ -96,6 +96,7 @@ def test_canary_extraction_reports_recovery_when_the_attack_ranks_canaries_first
     res = canary_extraction(Named("victim"), Named("reference"), records=[], aux_smiles=[], canaries=canaries,
                             decoys=decoys, n_boot=200)
     assert calls == [("victim", "adapter"), ("reference", "adapter")]
+    assert res["attack_options"] == {}
     assert res["n_canaries"] == 20 and res["n_decoys"] == 20 and res["pool_molecules"] == 300
     assert res["victim"]["canaries"]["in_top50"] == 20 and res["victim"]["decoys"]["in_top50"] == 0
     assert res["victim"]["canaries"]["median_rank"] <= 20

@@ -237,3 +237,33 @@ def test_calibrated_needs_a_recipe_or_a_shadow():
                                     "encoder_config": {"num_layers": 2, "emb_dim": 32}}}, seed=1, epochs=2)
     assert cfg.strategy == "attrmask" and cfg.seed == 1 and cfg.epochs == 2
     assert cfg.encoder_config == {"num_layers": 2, "emb_dim": 32}
+
+
+def test_membership_score_ranks_what_the_victim_inflates_over_its_shadow(tiny_victim, moses_sample):
+    from molleak.models.victim import Victim
+
+    smiles = moses_sample[:60]
+    planted = set(smiles[5:15])
+
+    class InflatingVictim:
+        """The shadow's weights, with the embeddings of the planted molecules scaled up (what
+        repeated contrastive training does to a member's norm)."""
+
+        def __init__(self, base):
+            self.base, self.provenance, self.name = base, base.provenance, "victim"
+
+        def embed(self, batch):
+            emb = self.base.embed(batch).astype(np.float64)
+            return emb * np.array([[1.5] if s in planted else [1.0] for s in batch])
+
+    records = [_record(s, 0, [(s, s, s)]) for s in smiles]
+    ctx = AttackContext(aux_smiles=[], seed=0, records=records,
+                        victim=InflatingVictim(Victim.from_checkpoint(tiny_victim)))
+    out = rank_pool(ctx, "membership", {"shadow": str(tiny_victim)})
+    top = [ctx.smiles[i] for i in rank_order(out.scores, 0)[:10]]
+    assert set(top) == planted
+    assert out.info["statistic"] == "norm" and out.info["shadow"] == str(tiny_victim)
+    with pytest.raises(MolleakError, match="unknown membership statistic"):
+        build_score("membership", {"statistic": "nope"})
+    with pytest.raises(MolleakError, match="not found"):
+        rank_pool(ctx, "membership", {"shadow": "/nonexistent.pt"})
