@@ -53,8 +53,27 @@ class Adapter(nn.Module):
                 n_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-step scores and alphas."""
         alpha = self.alpha(torch.cat([h_t, h_m, h_g], dim=1)).squeeze(1)
-        mix = (alpha * n_t).unsqueeze(1) * self.proj_t(h_t) + ((1.0 - alpha) * n_m).unsqueeze(1) * self.proj_m(h_m)
-        return nn.functional.cosine_similarity(mix, self.proj_g(h_g), dim=1, eps=1e-8), alpha
+        return self._combine(alpha, self.proj_t(h_t), self.proj_m(h_m), self.proj_g(h_g), n_t, n_m), alpha
+
+    def forward_indexed(self, table: torch.Tensor, before: torch.Tensor, motif: torch.Tensor, after: torch.Tensor,
+                        n_t: torch.Tensor, n_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` for steps given as indices into one embedding table: the same function.
+
+        Every map is linear in one embedding, so it runs once per distinct SMILES and is then
+        gathered per step; a two-step pool has about 20x more steps than distinct SMILES, and
+        gathering first made the full-batch fit take minutes per step.
+        """
+        d = table.shape[1]
+        w = self.alpha.weight.squeeze(0)
+        alpha = (table @ w[:d])[before] + (table @ w[d : 2 * d])[motif] + (table @ w[2 * d :])[after] + self.alpha.bias
+        return self._combine(alpha, self.proj_t(table)[before], self.proj_m(table)[motif], self.proj_g(table)[after],
+                             n_t, n_m), alpha
+
+    @staticmethod
+    def _combine(alpha: torch.Tensor, p_t: torch.Tensor, p_m: torch.Tensor, p_g: torch.Tensor, n_t: torch.Tensor,
+                 n_m: torch.Tensor) -> torch.Tensor:
+        mix = (alpha * n_t).unsqueeze(1) * p_t + ((1.0 - alpha) * n_m).unsqueeze(1) * p_m
+        return nn.functional.cosine_similarity(mix, p_g, dim=1, eps=1e-8)
 
 
 def adapter_loss(scores: torch.Tensor, labels: torch.Tensor, alpha: torch.Tensor,
@@ -123,8 +142,9 @@ def _fit(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, labels:
     model = Adapter(emb.shape[1], out_dim)
     t = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32))
     n = torch.from_numpy(table.n_atoms.astype(np.float32))
-    h_t, h_m, h_g = t[table.before], t[table.motif], t[table.after]
-    n_t, n_m = n[table.before], n[table.motif]
+    before, motif, after = (torch.from_numpy(table.before), torch.from_numpy(table.motif),
+                            torch.from_numpy(table.after))
+    n_t, n_m = n[before], n[motif]
     step_rec = torch.from_numpy(table.record)
     rec_train = torch.from_numpy(train_mol[record_molecule])
     step_train = rec_train[step_rec]
@@ -133,7 +153,7 @@ def _fit(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, labels:
     use_heldout = bool(held_mol.any()) and labels[held_mol].any() and not labels[held_mol].all()
 
     def record_scores() -> tuple[torch.Tensor, torch.Tensor]:
-        s, a = model(h_t, h_m, h_g, n_t, n_m)
+        s, a = model.forward_indexed(t, before, motif, after, n_t, n_m)
         return torch.zeros(n_rec).index_add(0, step_rec, s), a
 
     best_auc, best_step, best_state, history = -1.0, 0, None, []

@@ -267,3 +267,23 @@ def test_membership_score_ranks_what_the_victim_inflates_over_its_shadow(tiny_vi
         build_score("membership", {"statistic": "nope"})
     with pytest.raises(MolleakError, match="not found"):
         rank_pool(ctx, "membership", {"shadow": "/nonexistent.pt"})
+
+
+def test_adapter_indexed_forward_is_the_gathered_forward():
+    from molleak.scoring.adapter import Adapter
+
+    torch.manual_seed(0)
+    model = Adapter(12, 5)
+    table = torch.randn(30, 12)
+    idx = [torch.randint(0, 30, (200,)) for _ in range(3)]
+    n_t, n_m = torch.rand(200) * 20, torch.rand(200) * 10
+    s_gathered, a_gathered = model(table[idx[0]], table[idx[1]], table[idx[2]], n_t, n_m)
+    s_indexed, a_indexed = model.forward_indexed(table, *idx, n_t, n_m)
+    torch.testing.assert_close(a_indexed, a_gathered, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(s_indexed, s_gathered, rtol=1e-5, atol=1e-6)
+    s_gathered.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    s_indexed.sum().backward()
+    for g, p in zip(grads, model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-5)
