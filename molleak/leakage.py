@@ -267,7 +267,8 @@ def run_canary(
                                     encoder_config=enc)
             name = f"r{r}_e{ep}"
 
-            def compute(r=r, config=config, name=name) -> dict[str, Any]:
+            # the attack's work directory (a shadow encoder) is shared by cells of one recipe: r is data
+            def compute(r=r, config=config, name=name, ep=ep) -> dict[str, Any]:
                 vpath = train_victim(plant_canaries(private, canaries, r), config,
                                      out / "models" / f"{name}_victim.pt", train_name=f"private+canaries x{r}")
                 rpath = train_victim(plant_canaries(reference, decoys, r), config,
@@ -283,7 +284,7 @@ def run_canary(
                     aux = _read(data / "aux.smi", "aux set")
                     result["extraction"] = canary_extraction(
                         victim, refs["reference"], records, aux, canaries, decoys, attack=attack,
-                        attack_options=attack_options, work_dir=out / "models" / f"{name}_attack", seed=seed,
+                        attack_options=attack_options, work_dir=out / "models" / f"attack_e{ep}", seed=seed,
                         n_boot=n_boot)
                 return result
 

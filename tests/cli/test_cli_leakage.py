@@ -151,4 +151,4 @@ def test_canary_recovery_by_the_membership_attack_from_the_cli(tiny_tier, tmp_pa
     assert "canary extraction (membership)" in printed
     cell = json.loads((out / "canary.json").read_text())["cells"][0]
     assert cell["extraction"]["attack"] == "membership" and cell["extraction"]["attack_options"] == {"epochs": 1}
-    assert (out / "models" / "r3_e1_attack" / "shadow.pt").is_file()  # the attacker's shadow, trained on aux
+    assert (out / "models" / "attack_e1" / "shadow.pt").is_file()  # the attacker's shadow, trained on aux
