@@ -142,8 +142,12 @@ def _fit(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, labels:
     model = Adapter(emb.shape[1], out_dim)
     t = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32))
     n = torch.from_numpy(table.n_atoms.astype(np.float32))
-    before, motif, after = (torch.from_numpy(table.before), torch.from_numpy(table.motif),
-                            torch.from_numpy(table.after))
+    # records of a multi-step pool share most of their steps (a two-step pool: ~15x more steps than
+    # distinct (before, motif, after) triples): score each distinct triple once, gather per step
+    triples, step_triple = np.unique(np.stack([table.before, table.motif, table.after], axis=1), axis=0,
+                                     return_inverse=True)
+    before, motif, after = (torch.from_numpy(np.ascontiguousarray(triples[:, i])) for i in range(3))
+    step_triple = torch.from_numpy(step_triple.reshape(-1))
     n_t, n_m = n[before], n[motif]
     step_rec = torch.from_numpy(table.record)
     rec_train = torch.from_numpy(train_mol[record_molecule])
@@ -154,7 +158,7 @@ def _fit(table: StepTable, emb: np.ndarray, record_molecule: np.ndarray, labels:
 
     def record_scores() -> tuple[torch.Tensor, torch.Tensor]:
         s, a = model.forward_indexed(t, before, motif, after, n_t, n_m)
-        return torch.zeros(n_rec).index_add(0, step_rec, s), a
+        return torch.zeros(n_rec).index_add(0, step_rec, s[step_triple]), a[step_triple]
 
     best_auc, best_step, best_state, history = -1.0, 0, None, []
     for step in range(steps):
