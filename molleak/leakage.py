@@ -362,8 +362,9 @@ def run_sweep(
     data_dir: str | Path,
     out_dir: str | Path,
     *,
-    sizes: list[int],
-    epochs: list[int],
+    sizes: list[int] | None = None,
+    epochs: list[int] | None = None,
+    cells: list[tuple[int, int]] | None = None,
     strategy: str = "attrmask",
     encoder_config: dict[str, Any] | None = None,
     batch_size: int = 64,
@@ -377,8 +378,15 @@ def run_sweep(
     """Memorisation sweep: private-set size x epochs; membership of private vs holdout molecules.
 
     For each cell a victim is trained on the first `size` molecules of `private.smi` and a
-    reference victim on the first `size` of `reference.smi` with the same recipe.
+    reference victim on the first `size` of `reference.smi` with the same recipe. The cells are
+    the grid `sizes` x `epochs`, or the (size, epochs) pairs in `cells` (a sparse grid: large sets
+    for few epochs, small sets for many).
     """
+    if cells is None:
+        if not sizes or not epochs:
+            raise MolleakError("sweep: give sizes and epochs, or cells")
+        cells = [(size, ep) for size in sizes for ep in epochs]
+    sizes = sorted({size for size, _ in cells})
     data, out = Path(data_dir), Path(out_dir)
     private_all = _read(data / "private.smi", "private set")
     reference_all = _read(data / "reference.smi", "reference set")
@@ -390,28 +398,28 @@ def run_sweep(
     enc = encoder_config or {"num_layers": 2, "emb_dim": 32}
     rng = np.random.default_rng(seed)
     nonmembers = _sample(holdout, n_members, rng)
-    cells = []
-    for size in sizes:
+    done = []
+    for size, ep in cells:
         private, reference = private_all[:size], reference_all[:size]
         members = _sample(private, n_members, np.random.default_rng([seed, size]))
-        for ep in epochs:
-            config = PretrainConfig(strategy=strategy, epochs=ep, batch_size=batch_size, lr=lr, seed=seed,
-                                    encoder_config=enc)
-            name = f"n{size}_e{ep}"
+        config = PretrainConfig(strategy=strategy, epochs=ep, batch_size=batch_size, lr=lr, seed=seed,
+                                encoder_config=enc)
+        name = f"n{size}_e{ep}"
 
-            def compute(private=private, reference=reference, members=members, config=config, name=name):
-                vpath = train_victim(private, config, out / "models" / f"{name}_victim.pt", train_name="private.smi")
-                rpath = train_victim(reference, config, out / "models" / f"{name}_reference.pt",
-                                     train_name="reference.smi")
-                victim = Victim.from_checkpoint(vpath)
-                refs = {"reference": Victim.from_checkpoint(rpath)}
-                return {"membership": membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours,
-                                                       seed=seed, n_boot=n_boot, statistic=statistic)}
+        def compute(private=private, reference=reference, members=members, config=config, name=name):
+            vpath = train_victim(private, config, out / "models" / f"{name}_victim.pt", train_name="private.smi")
+            rpath = train_victim(reference, config, out / "models" / f"{name}_reference.pt",
+                                 train_name="reference.smi")
+            victim = Victim.from_checkpoint(vpath)
+            refs = {"reference": Victim.from_checkpoint(rpath)}
+            return {"membership": membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours,
+                                                   seed=seed, n_boot=n_boot, statistic=statistic)}
 
-            cell = _cell(out, name, compute, {"config": asdict(config), "n_members": n_members,
-                                              "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic})
-            cells.append({"size": size, "epochs": ep, **cell})
-    result = {"experiment": "sweep", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "seed": seed, "cells": cells}
+        cell = _cell(out, name, compute, {"config": asdict(config), "n_members": n_members,
+                                          "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic})
+        done.append({"size": size, "epochs": ep, **cell})
+    result = {"experiment": "sweep", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "seed": seed,
+              "cells": done}
     write_json_atomic(out / "sweep.json", result)
     return result
 

@@ -5,6 +5,7 @@
     molleak leakage --canary --repeats 1,8,32 --epochs 5,20 --data TIER_DIR --out DIR
         [--canary-pool POOL]   # canaries from a candidate pool; the extraction attack must recover them
     molleak leakage --sweep --sizes 1000,2000 --epochs 1,5,20 --data TIER_DIR --out DIR
+        [--cells 2000x50,50000x1]   # a sparse grid instead of sizes x epochs
 
 All three are resumable: rerun the same command to continue after an interruption.
 """
@@ -27,6 +28,21 @@ def int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def cell_list(text: str) -> list[tuple[int, int]]:
+    """`SIZExEPOCHS` pairs, comma-separated (e.g. `2000x50,50000x1`)."""
+    cells = []
+    for item in (x.strip() for x in text.split(",")):
+        size, sep, epochs = item.partition("x")
+        try:
+            cell = (int(size), int(epochs))
+        except ValueError:
+            cell = None
+        if not sep or cell is None or min(cell) < 1:
+            raise argparse.ArgumentTypeError(f"expected SIZExEPOCHS pairs such as 2000x50,50000x1, got {item!r}")
+        cells.append(cell)
+    return cells
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int_list, default=None,
                    help="canary / sweep: epoch counts (default canary 5,20; sweep 1,5,20)")
     p.add_argument("--sizes", type=int_list, default=[1000, 2000], help="sweep: private-set sizes (default 1000,2000)")
+    p.add_argument("--cells", type=cell_list, default=None,
+                   help="sweep: SIZExEPOCHS pairs instead of the --sizes x --epochs grid (e.g. 2000x50,50000x1)")
     p.add_argument("--private-size", type=positive_int, default=500, help="canary: private molecules (default 500)")
     p.add_argument("--canaries", type=positive_int, default=50, help="canary: number of canaries (default 50)")
     p.add_argument("--canary-pool",
@@ -135,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"canary extraction ({args.attack}), canary-vs-decoy AUC victim - reference: {'; '.join(parts)}.")
         print(f"Wrote {args.out}/canary.json")
         return 0
-    res = leakage.run_sweep(args.data, args.out, sizes=args.sizes, epochs=args.epochs or [1, 5, 20],
+    res = leakage.run_sweep(args.data, args.out, sizes=args.sizes, epochs=args.epochs or [1, 5, 20], cells=args.cells,
                             n_members=min(args.members, 200) if args.members == 1000 else args.members,
                             **train, **common)
     parts = [f"n{c['size']}/e{c['epochs']}: {_auc_line(c['membership']['rows'], 'victim-minus-reference')}"

@@ -152,3 +152,26 @@ def test_canary_recovery_by_the_membership_attack_from_the_cli(tiny_tier, tmp_pa
     cell = json.loads((out / "canary.json").read_text())["cells"][0]
     assert cell["extraction"]["attack"] == "membership" and cell["extraction"]["attack_options"] == {"epochs": 1}
     assert (out / "models" / "attack_e1" / "shadow.pt").is_file()  # the attacker's shadow, trained on aux
+
+
+def test_sweep_runs_a_sparse_grid_of_cells_and_resumes(tiny_tier, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["leakage", "--sweep", "--cells", "40x1,20x2", "--data", str(tiny_tier), "--out", str(out),
+            "--members", "20", "--emb-dim", "16", "--batch-size", "16", "--bootstrap", "50", "--seed", "0"]
+    assert main(argv) == 0
+    assert "n40/e1" in capsys.readouterr().out
+    res = json.loads((out / "sweep.json").read_text())
+    assert [(c["size"], c["epochs"]) for c in res["cells"]] == [(40, 1), (20, 2)]
+    for c in res["cells"]:
+        rows = c["membership"]["rows"]
+        assert c["membership"]["n_members"] == 20 and set(rows) == {"victim", "reference", "victim-minus-reference"}
+    victim = out / "models" / "n20_e2_victim.pt"
+    mtime = victim.stat().st_mtime
+    assert main(argv) == 0  # resumes: every cell read back, nothing trained
+    assert victim.stat().st_mtime == mtime
+
+
+@pytest.mark.parametrize("bad", ["2000", "2000x", "x5", "0x5", "a x b"])
+def test_bad_sweep_cells_are_rejected(bad, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["leakage", "--sweep", "--cells", bad, "--data", str(tmp_path), "--out", str(tmp_path)])
