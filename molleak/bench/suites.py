@@ -66,7 +66,7 @@ class BenchConfig:
         fcd_max_reference: most core-containing private molecules the core FCD compares against.
         workers: worker processes for enumeration and labelling.
         victim_workers: victims (zoo victims, then reference victims) pre-trained at once, each in
-            its own process with one torch thread; weights do not depend on it.
+            its own process with one torch thread (the same weights as a serial build on one thread).
     """
 
     tier: str = "tiny"

@@ -97,7 +97,8 @@ def test_bench_refuses_a_changed_config(tmp_path):
         _check_config(tmp_path, BenchConfig(victim_workers=2))
 
 
-def test_reference_victims_built_in_workers_equal_serial_ones(tiny_tier, tmp_path):
+def test_reference_victims_built_in_workers_equal_serial_ones(tiny_tier, tmp_path, one_torch_thread):
+    # workers train with one torch thread; the serial build matches them bit for bit on one thread too
     import torch
 
     from molleak.bench.runner import BenchPaths, _build_references
