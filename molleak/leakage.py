@@ -96,6 +96,51 @@ def build_reference_victim(
                         extra_provenance={"reference_of": str(victim_path)})
 
 
+def build_regression_reference(regression_path: str | Path, base_reference_path: str | Path,
+                               out: str | Path) -> Path:
+    """The fine-tuned (regression) victim's reference: its fine-tune recipe applied to its base
+    strategy's reference victim, so the pair differs only by the pre-training data.
+
+    The fine-tuning set is the victim's own (B3DB logBB, checked by sha256): both models saw it, so
+    it is not what the reference is a control for. Reused when `out` was made from the same base
+    reference and recipe.
+    """
+    from molleak.models.checkpoint import load_encoder
+    from molleak.pretrain.regression import load_b3db_logbb
+    from molleak.runs import sha256_file
+
+    regression_path, base_reference_path, out = Path(regression_path), Path(base_reference_path), Path(out)
+    prov = read_checkpoint_file(regression_path).get("provenance", {})
+    if "finetune_sha256" not in prov or "config" not in prov:
+        raise MolleakError(f"{regression_path} is not a fine-tuned zoo victim (no fine-tuning provenance)")
+    config = PretrainConfig(**prov["config"])
+    ft_smiles, ft_targets = load_b3db_logbb()
+    if sha256_lines(ft_smiles) != prov["finetune_sha256"]:
+        raise MolleakError(f"{regression_path} was fine-tuned on another logBB set than the installed qc-b3db's")
+    base_sha = sha256_file(base_reference_path)
+    if out.exists():
+        try:
+            done = read_checkpoint_file(out).get("provenance", {})
+        except MolleakError:
+            done = {}
+        if done.get("config") == asdict(config) and done.get("base_checkpoint_sha256") == base_sha:
+            log.info("reusing %s", out)
+            return out
+    encoder, base_prov = load_encoder(base_reference_path)
+    pre = {"role": "pretraining", "file": base_prov.get("train_file", ""), "sha256": base_prov.get("train_sha256", ""),
+           "n": base_prov.get("n_train")}
+    finetune = next((s for s in prov.get("training_sets", []) if s.get("role") == "finetuning"), {})
+    pretrain(ft_smiles, config, out, train_name="finetune (logBB)", progress=False, init_encoder=encoder,
+             targets=ft_targets, resume=False, extra_provenance={
+                 "reference_of": str(regression_path),
+                 "base_checkpoint": str(base_reference_path),
+                 "base_checkpoint_sha256": base_sha,
+                 "finetune_sha256": prov["finetune_sha256"],
+                 "training_sets": [pre, finetune],
+             })
+    return out
+
+
 def build_untrained(victim_path_or_config: str | Path | PretrainConfig, out: str | Path) -> Path:
     """Save the victim's encoder at its seeded random initialisation as a checkpoint."""
     config = (victim_path_or_config if isinstance(victim_path_or_config, PretrainConfig)

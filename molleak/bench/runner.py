@@ -120,16 +120,44 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
                 from molleak.leakage import build_untrained
 
                 build_untrained(paths.victim(victim, "victim"), out)
-            elif victim == "regression":
-                unavailable[(victim, role)] = ("no reference victim for the regression victim: it would need the "
-                                               "base victim re-trained on the reference set and fine-tuned again")
             else:
                 references.append(victim)
         except MolleakError as exc:
             unavailable[(victim, role)] = str(exc)
-    if references:
-        unavailable.update(_build_references(paths, references, config.victim_workers))
+    # a fine-tuned victim's reference is its fine-tune on the base strategy's reference victim
+    bases = {}
+    for victim in (v for v in references if v == "regression"):
+        try:
+            bases[victim] = _regression_base(paths, victim)
+        except MolleakError as exc:
+            unavailable[(victim, "reference")] = str(exc)
+    pretrained = sorted({v for v in references if v != "regression"} | set(bases.values()))
+    if pretrained:
+        unavailable.update(_build_references(paths, pretrained, config.victim_workers))
+    for victim, base in bases.items():
+        if (base, "reference") in unavailable:
+            unavailable[(victim, "reference")] = f"its base's reference victim failed: {unavailable[(base, 'reference')]}"
+            if base not in names:
+                del unavailable[(base, "reference")]
+            continue
+        from molleak.leakage import build_regression_reference
+
+        try:
+            build_regression_reference(paths.victim(victim, "victim"), paths.victim(base, "reference"),
+                                       paths.victim(victim, "reference"))
+        except MolleakError as exc:
+            unavailable[(victim, "reference")] = str(exc)
     return unavailable
+
+
+def _regression_base(paths: BenchPaths, victim: str) -> str:
+    """The pre-training strategy a fine-tuned zoo victim was fine-tuned from (its provenance)."""
+    from molleak.models.checkpoint import read_checkpoint_file
+
+    base = read_checkpoint_file(paths.victim(victim, "victim")).get("provenance", {}).get("base_strategy")
+    if not base:
+        raise MolleakError(f"{paths.victim(victim, 'victim')}: no base strategy in its provenance")
+    return base
 
 
 def _build_reference(victim_path: Path, ref: Path, out: Path, threads: int | None) -> str | None:

@@ -107,3 +107,30 @@ def test_regression_victim_is_evaluated_against_pretraining_plus_finetuning(tiny
     write_smiles(out / "regression.finetune.smi", finetune[:-1])  # the set changed since training
     with pytest.raises(MolleakError, match="no longer matches the finetuning set"):
         evaluation_training_set(out / "regression.pt", search_dirs=(tiny_data,))
+
+
+def test_the_regression_victims_reference_is_its_fine_tune_on_the_base_reference(tiny_data, tmp_path, moses_sample):
+    import torch
+
+    from molleak.bench.runner import BenchPaths, prepare_victims
+    from molleak.bench.suites import BenchConfig
+
+    write_smiles(tiny_data / "reference.smi", moses_sample[200:320])
+    config = BenchConfig(data=str(tiny_data), victims=["regression"], epochs=1, finetune_epochs=1,
+                         encoder_config={"num_layers": 2, "emb_dim": 16})
+    paths = BenchPaths(tmp_path / "bench", config)
+    unavailable = prepare_victims(paths, config, {("regression", "victim"), ("regression", "reference")})
+    assert unavailable == {}
+    victim = read_checkpoint_file(paths.victim("regression", "victim"))
+    reference = read_checkpoint_file(paths.victim("regression", "reference"))
+    base_reference = read_checkpoint_file(paths.victim("attrmask", "reference"))
+    prov = reference["provenance"]
+    assert prov["config"] == victim["provenance"]["config"]  # the same fine-tune recipe
+    assert prov["finetune_sha256"] == victim["provenance"]["finetune_sha256"]  # on the same logBB set
+    assert prov["training_sets"][0]["sha256"] == sha256_lines(moses_sample[200:320])  # from a base that saw P'
+    assert base_reference["provenance"]["train_sha256"] == sha256_lines(moses_sample[200:320])
+    assert any(not torch.equal(a, b) for a, b in zip(reference["state_dict"].values(),
+                                                     victim["state_dict"].values(), strict=True))
+    mtime = paths.victim("regression", "reference").stat().st_mtime
+    assert prepare_victims(paths, config, {("regression", "victim"), ("regression", "reference")}) == {}
+    assert paths.victim("regression", "reference").stat().st_mtime == mtime  # reused, not re-trained
