@@ -292,8 +292,9 @@ def run_canary(
         from molleak.candidates.pool import read_pool, unique_smiles
 
         records = read_pool(pool)
-        taken = set()
-        for name in ("private", "reference", "aux", "holdout"):
+        aux = _read(data / "aux.smi", "aux set")  # the attacker's auxiliary set, for the attack
+        taken = set(aux)
+        for name in ("private", "reference", "holdout"):
             if (data / f"{name}.smi").exists():
                 taken.update(_read(data / f"{name}.smi", f"{name} set"))
         source = [s for s in unique_smiles(records) if s not in taken]
@@ -326,7 +327,6 @@ def run_canary(
                     "private_members": membership_audit(victim, private[:n_canaries], nonmembers, refs, **kw),
                 }
                 if records is not None:
-                    aux = _read(data / "aux.smi", "aux set")
                     result["extraction"] = canary_extraction(
                         victim, refs["reference"], records, aux, canaries, decoys, attack=attack,
                         attack_options=attack_options, work_dir=out / "models" / f"attack_e{ep}", seed=seed,

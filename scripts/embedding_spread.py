@@ -16,7 +16,7 @@ import torch
 
 from molleak.data.smiles_io import read_smiles
 from molleak.models.checkpoint import load_encoder
-from molleak.pretrain.trainer import COLLAPSE_SAMPLE, COLLAPSE_SPREAD, _spread_of, featurize_all
+from molleak.pretrain.trainer import COLLAPSE_SAMPLE, COLLAPSE_SPREAD, encoder_spread, featurize_all
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     for path in args.checkpoints:
         encoder, _ = load_encoder(path)
         encoder.eval()
-        spread = _spread_of(encoder, featurize_all(smiles, encoder.featurizer, what=Path(path).name))
+        spread = encoder_spread(encoder, featurize_all(smiles, encoder.featurizer, what=Path(path).name))
         print(f"| {Path(path).name} | {spread:.3g} | {'yes' if spread < COLLAPSE_SPREAD else 'no'} |")
 
 

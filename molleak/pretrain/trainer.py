@@ -100,7 +100,7 @@ def embedding_spread(emb: np.ndarray) -> float:
 
 
 @torch.inference_mode()
-def _spread_of(encoder: GraphEncoder, graphs: list[Any]) -> float:
+def encoder_spread(encoder: GraphEncoder, graphs: list[Any]) -> float:
     """Eval-mode embedding spread of (up to) the first `COLLAPSE_SAMPLE` training graphs, in one batch."""
     sample = graphs[:COLLAPSE_SAMPLE]
     if len(sample) < 2:
@@ -161,7 +161,9 @@ def pretrain(
             log.warning("ignoring %s: it was made with another config or training set", rpath)
 
     raw_graphs = featurize_all(smiles, strategy.encoder.featurizer)
+    spread_sample = raw_graphs[:COLLAPSE_SAMPLE]  # kept for the collapse check; the rest is not needed again
     graphs = [strategy.prepare(g) for g in raw_graphs]
+    del raw_graphs
     if targets is not None:
         graphs = [(g, float(t)) for g, t in zip(graphs, targets, strict=True)]
     n_batches = (len(graphs) + config.batch_size - 1) // config.batch_size
@@ -203,12 +205,12 @@ def pretrain(
     strategy.eval()
     # A victim whose embedding is one point for every molecule (dead ReLUs after an unstable
     # step; seen once for EdgePred) must not pass silently into an audit or a probe.
-    spread = _spread_of(strategy.encoder, raw_graphs)
+    spread = encoder_spread(strategy.encoder, spread_sample)
     collapsed = bool(spread < COLLAPSE_SPREAD)
     if collapsed:
         log.warning("%s: the trained encoder's embeddings have collapsed (spread %.2g across %d training "
                     "molecules): every molecule embeds to nearly the same point; this victim is degenerate",
-                    config.strategy, spread, min(len(raw_graphs), COLLAPSE_SAMPLE))
+                    config.strategy, spread, len(spread_sample))
     provenance = {
         "strategy": config.strategy,
         "config": cfg_dict,

@@ -194,7 +194,7 @@ def test_a_collapsed_victim_is_recorded_in_its_provenance(moses_sample, tmp_path
     import molleak.pretrain.trainer as trainer
 
     # an encoder whose output ignores its input: what dead ReLUs in the last layer produce
-    monkeypatch.setattr(trainer, "_spread_of", lambda encoder, graphs: 0.0)
+    monkeypatch.setattr(trainer, "encoder_spread", lambda encoder, graphs: 0.0)
     prov = pretrain(moses_sample[:40], tiny_config("attrmask", epochs=1), tmp_path / "a.pt", progress=False)
     assert prov["collapsed"] is True
     assert "collapsed" in caplog.text
