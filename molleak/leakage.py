@@ -35,7 +35,7 @@ from molleak.evaluate.membership import DEFAULT_STATISTIC, membership_audit
 from molleak.models.base import build_encoder
 from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
 from molleak.models.victim import Victim
-from molleak.pretrain.trainer import PretrainConfig, pretrain
+from molleak.pretrain.trainer import PretrainConfig, built_with, pretrain, recipe_version
 from molleak.runs import sha256_lines, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,17 @@ def recipe_of(victim_path: str | Path) -> PretrainConfig:
             f"needs the recipe (train one with `molleak pretrain`, or pass --reference)"
         )
     try:
-        return PretrainConfig(**cfg)
+        config = PretrainConfig(**cfg)
     except TypeError as exc:
         raise MolleakError(f"victim {victim_path} has an unreadable pre-training config: {exc}") from None
+    built, current = prov.get("recipe_version", 1), recipe_version(config.strategy)
+    if built != current:
+        raise MolleakError(
+            f"victim {victim_path} was trained by version {built} of the {config.strategy} recipe and this molleak "
+            f"trains version {current}: a reference victim would not share its recipe (rebuild the victim, or "
+            f"pass --reference)"
+        )
+    return config
 
 
 def _matches(path: Path, config: PretrainConfig, smiles: list[str]) -> bool:
@@ -67,7 +75,7 @@ def _matches(path: Path, config: PretrainConfig, smiles: list[str]) -> bool:
         prov = read_checkpoint_file(path).get("provenance", {})
     except MolleakError:
         return False
-    return prov.get("config") == asdict(config) and prov.get("train_sha256") == sha256_lines(smiles)
+    return built_with(prov, config) and prov.get("train_sha256") == sha256_lines(smiles)
 
 
 def train_victim(
@@ -123,7 +131,7 @@ def build_regression_reference(regression_path: str | Path, base_reference_path:
             done = read_checkpoint_file(out).get("provenance", {})
         except MolleakError:
             done = {}
-        if done.get("config") == asdict(config) and done.get("base_checkpoint_sha256") == base_sha:
+        if built_with(done, config) and done.get("base_checkpoint_sha256") == base_sha:
             log.info("reusing %s", out)
             return out
     encoder, base_prov = load_encoder(base_reference_path)
@@ -333,7 +341,7 @@ def run_canary(
                         n_boot=n_boot)
                 return result
 
-            params = {"config": asdict(config), "n_private": len(private), "canaries": canaries,
+            params = {"config": asdict(config), "recipe_version": recipe_version(config.strategy), "n_private": len(private), "canaries": canaries,
                       "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic}
             if pool is not None:
                 params.update(pool=str(pool), attack=attack, attack_options=dict(attack_options or {}))
@@ -460,7 +468,8 @@ def run_sweep(
             return {"membership": membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours,
                                                    seed=seed, n_boot=n_boot, statistic=statistic)}
 
-        cell = _cell(out, name, compute, {"config": asdict(config), "n_members": n_members,
+        cell = _cell(out, name, compute, {"config": asdict(config), "recipe_version": recipe_version(config.strategy),
+                                          "n_members": n_members,
                                           "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic})
         done.append({"size": size, "epochs": ep, **cell})
     result = {"experiment": "sweep", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "seed": seed,

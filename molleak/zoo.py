@@ -22,7 +22,7 @@ from molleak.errors import CheckpointError, MolleakError
 from molleak.models.checkpoint import load_encoder, read_checkpoint_file
 from molleak.pretrain.base import load_strategies
 from molleak.pretrain.regression import B3DB_REGRESSION, load_b3db_logbb
-from molleak.pretrain.trainer import PretrainConfig, pretrain
+from molleak.pretrain.trainer import PretrainConfig, built_with, pretrain
 from molleak.runs import sha256_file, sha256_lines, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _build_pretrained(strategy: str, train: list[str], train_name: str, zoo: Zoo
     config = victim_config(strategy, zoo)
     path = out / f"{strategy}.pt"
     prov = _built_provenance(path)
-    if prov and prov.get("config") == asdict(config) and prov.get("train_sha256") == sha256_lines(train):
+    if prov and built_with(prov, config) and prov.get("train_sha256") == sha256_lines(train):
         log.info("%s: already built for this data and config; skipped", path)
         return {"victim": strategy, "file": path.name, "status": "skipped", "seconds": 0.0}
     t0 = time.perf_counter()
@@ -114,7 +114,7 @@ def _build_regression(zoo: ZooConfig, out: Path, progress: bool) -> dict[str, An
                             encoder_config=encoder.config())
     ft_sha = sha256_lines(ft_smiles)
     prov = _built_provenance(path)
-    if (prov and prov.get("config") == asdict(config) and prov.get("base_checkpoint_sha256") == base_sha
+    if (prov and built_with(prov, config) and prov.get("base_checkpoint_sha256") == base_sha
             and prov.get("finetune_sha256") == ft_sha and ft_file.exists()):
         log.info("%s: already built for this base victim and config; skipped", path)
         return {"victim": REGRESSION, "file": path.name, "status": "skipped", "seconds": 0.0}

@@ -4,10 +4,14 @@ For every victim checkpoint in a zoo directory, and for the same encoder (same a
 config) at random initialisation, fits
   * ridge regression of RDKit targets (`--targets`: Crippen logP, TPSA, QED, ring count, fraction
     sp3, Bertz complexity) on the tier's holdout molecules (never pre-trained on), scored by R^2, and
-  * logistic regression of B3DB's BBB+/BBB- class (a random stratified subset), scored by ROC-AUC,
+  * logistic regression of B3DB's BBB+/BBB- class (a random subset), scored by ROC-AUC, and
+  * ridge regression of two more measured properties from other sources (`freesolv`: FreeSolv
+    hydration free energy; `solubility`: the RDKit book's log S set; `molleak.data.properties`),
 either by 5-fold cross-validation on all molecules or, with `--n-train N`, trained on N labelled
 molecules over `--repeats` random splits (the low-label regime). Embeddings are standardised inside
-each fold. The random-initialisation baseline is drawn with
+each fold, and each probe's regularisation strength is chosen inside its training fold (RidgeCV;
+LogisticRegressionCV with 3 inner folds), so no representation is judged at a strength tuned for
+another. The random-initialisation baseline is drawn with
 `--random-seeds` different seeds (mean and standard deviation reported); a victim "beats random
 init" on a probe when its score is above the best of those draws. Prints a Markdown table.
 
@@ -20,8 +24,6 @@ classification set, so its BBB column is not a held-out property.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 from pathlib import Path
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 from rdkit.Chem import QED, Crippen, Descriptors
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.linear_model import LogisticRegressionCV, RidgeCV
 from sklearn.model_selection import (
     KFold,
     ShuffleSplit,
@@ -41,28 +43,21 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from molleak.chem import canonical_smiles, rdkit_quiet
+from molleak.chem import rdkit_quiet
+from molleak.data.properties import PROPERTY_SETS, load_property_set
 from molleak.data.smiles_io import read_smiles
-from molleak.data.sources import _dist_file
 from molleak.models.base import build_encoder
 from molleak.models.checkpoint import read_checkpoint_file
 from molleak.models.victim import Victim
 from molleak.zoo import ZOO_VICTIMS
 
 
-def bbb_set(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    path = _dist_file("qc-b3db", "B3DB/B3DB_classification.tsv", "install qc-b3db")
-    smiles, labels, seen = [], [], set()
-    with rdkit_quiet():
-        for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")), delimiter="\t"):
-            can = canonical_smiles(row.get("SMILES") or "")
-            if can is None or "*" in can or can in seen or row.get("BBB+/BBB-") not in {"BBB+", "BBB-"}:
-                continue
-            seen.add(can)
-            smiles.append(can)
-            labels.append(row["BBB+/BBB-"] == "BBB+")
-    idx = np.random.default_rng(seed).permutation(len(smiles))[:n]
-    return [smiles[i] for i in idx], np.asarray(labels)[idx].astype(int)
+def measured_set(name: str, n: int, seed: int) -> tuple[list[str], np.ndarray, bool]:
+    """A seeded random subset of at most n molecules of a measured property set."""
+    prop = load_property_set(name)
+    idx = np.random.default_rng(seed).permutation(len(prop.smiles))[:n]
+    y = prop.values[idx].astype(int) if prop.classify else prop.values[idx]
+    return [prop.smiles[i] for i in idx], y, prop.classify
 
 
 #: RDKit targets on holdout molecules (none is a pre-training label of any strategy)
@@ -84,10 +79,11 @@ def probe_score(emb: np.ndarray, y: np.ndarray, classify: bool, n_train: int | N
     N labelled molecules and scored on all the others (the low-label regime pre-training is for).
     """
     if classify:
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+        model = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=np.logspace(-4, 2, 7), cv=3, scoring="roc_auc",
+                                                                     max_iter=5000))
         scoring = "roc_auc"
     else:
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
         scoring = "r2"
     if n_train is None:
         cv = (StratifiedKFold if classify else KFold)(5, shuffle=True, random_state=seed)
@@ -100,10 +96,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", required=True, help="directory with <strategy>.pt victims")
     ap.add_argument("--data", required=True, help="tier directory (its holdout.smi is the RDKit-target probe set)")
-    ap.add_argument("--n-bbb", type=int, default=2000, help="B3DB classification molecules probed")
+    ap.add_argument("--n-bbb", type=int, default=2000,
+                    help="molecules probed per measured set (B3DB class; FreeSolv and solubility have fewer)")
     ap.add_argument("--n-logp", type=int, default=2000, help="holdout molecules probed for the RDKit targets")
     ap.add_argument("--targets", default="logp,bbb",
-                    help=f"comma-separated probe targets: bbb (B3DB class) and any of {','.join(RDKIT_TARGETS)}")
+                    help=f"comma-separated probe targets: measured ({','.join(PROPERTY_SETS)}) and RDKit "
+                         f"({','.join(RDKIT_TARGETS)})")
     ap.add_argument("--n-train", default="all",
                     help="comma-separated regimes: `all` (5-fold CV on every molecule) and/or a number of "
                          "labelled molecules the probe trains on (default all)")
@@ -121,11 +119,11 @@ def main() -> None:
         regimes = [None if r.strip() == "all" else int(r) for r in args.n_train.split(",") if r.strip()]
     except ValueError:
         ap.error(f"--n-train: expected `all` or integers, got {args.n_train!r}")
-    unknown = [t for t in targets if t != "bbb" and t not in RDKIT_TARGETS]
+    unknown = [t for t in targets if t not in PROPERTY_SETS and t not in RDKIT_TARGETS]
     if unknown:
-        ap.error(f"unknown target(s) {unknown}; choose from bbb, {', '.join(RDKIT_TARGETS)}")
+        ap.error(f"unknown target(s) {unknown}; choose from {', '.join([*PROPERTY_SETS, *RDKIT_TARGETS])}")
     sets: dict[str, tuple[list[str], np.ndarray, bool]] = {}
-    rdkit_targets = [t for t in targets if t != "bbb"]
+    rdkit_targets = [t for t in targets if t in RDKIT_TARGETS]
     if rdkit_targets:
         smiles = read_smiles(Path(args.data) / "holdout.smi").smiles
         if len(smiles) > args.n_logp:
@@ -135,9 +133,8 @@ def main() -> None:
             mols = [Chem.MolFromSmiles(s) for s in smiles]
         for t in rdkit_targets:
             sets[t] = (smiles, np.array([float(RDKIT_TARGETS[t](m)) for m in mols]), False)
-    if "bbb" in targets:
-        bbb_smiles, y_bbb = bbb_set(args.n_bbb, args.seed)
-        sets["bbb"] = (bbb_smiles, y_bbb, True)
+    for t in (t for t in targets if t in PROPERTY_SETS):
+        sets[t] = measured_set(t, args.n_bbb, args.seed)
 
     columns = [(t, n) for n in regimes for t in sets]
 
@@ -170,7 +167,7 @@ def main() -> None:
     print(f"probes: {', '.join(f'{t} ({len(sets[t][0])} molecules)' for t in sets)}; `target` = 5-fold CV on all, "
           f"`target@N` = trained on N labelled molecules, {args.repeats} random splits; seed {args.seed}; "
           f"random init: {args.random_seeds} seeds (mean ± sd); bold = above every random-init draw; "
-          "R² for RDKit targets, ROC-AUC for bbb")
+          "ROC-AUC for bbb, R² for the others")
     print("| victim | " + " | ".join(f"{c} trained | {c} random init" for c in names) + " | wins |")
     print("|---|" + "---|---|" * len(names) + "---|")
     for r in rows:

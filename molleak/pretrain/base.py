@@ -30,6 +30,9 @@ class PretrainStrategy(nn.Module):
     encoder_name: ClassVar[str] = "gin"
     #: True for supervised fine-tuning strategies: the trainer then pairs each graph with a target
     needs_targets: ClassVar[bool] = False
+    #: Bumped when a change to the strategy's code or defaults changes the weights a config trains,
+    #: so victims, reference victims and shadows built by an older recipe are rebuilt, not reused.
+    recipe_version: ClassVar[int] = 1
 
     def __init__(self, encoder: GraphEncoder, **hparams: Any):
         super().__init__()

@@ -16,13 +16,20 @@ class EdgePred(PretrainStrategy):
 
     Args:
         neg_ratio: negative pairs drawn per bond (pairs that are bonds or self-pairs are dropped).
+        scaled: divide each inner product by sqrt(embedding width) before the sigmoid. Hu et al.
+            use the raw inner product; on BatchNorm-ed 300-wide node states that starts the logits
+            in the hundreds (initial loss about 60), and within two epochs the last layer's ReLUs
+            all die and every molecule embeds to one point (seen for both our standard-tier victim
+            and its reference). Scaling keeps the objective and its optimum and starts it unsaturated.
     """
 
     name = "edgepred"
+    recipe_version = 2  # 2: inner products scaled by 1/sqrt(width) (the collapse fix)
 
-    def __init__(self, encoder: GraphEncoder, neg_ratio: int = 1):
-        super().__init__(encoder, neg_ratio=neg_ratio)
+    def __init__(self, encoder: GraphEncoder, neg_ratio: int = 1, scaled: bool = True):
+        super().__init__(encoder, neg_ratio=neg_ratio, scaled=scaled)
         self.neg_ratio = neg_ratio
+        self.scaled = scaled
 
     def loss(self, batch) -> torch.Tensor:
         h = self.encoder.node_embeddings(batch)
@@ -40,6 +47,9 @@ class EdgePred(PretrainStrategy):
         keep = (u != v) & ~is_edge
         pos_score = (h[pos[0]] * h[pos[1]]).sum(-1)
         neg_score = (h[u[keep]] * h[v[keep]]).sum(-1)
+        if self.scaled:
+            scale = h.size(1) ** -0.5
+            pos_score, neg_score = pos_score * scale, neg_score * scale
         loss = F.binary_cross_entropy_with_logits(pos_score, torch.ones_like(pos_score))
         if neg_score.numel():
             loss = loss + F.binary_cross_entropy_with_logits(neg_score, torch.zeros_like(neg_score))

@@ -65,6 +65,20 @@ def build_strategy(config: PretrainConfig, encoder: GraphEncoder | None = None) 
         raise MolleakError(f"bad hyperparameters for strategy {config.strategy}: {exc}") from None
 
 
+def recipe_version(strategy: str) -> int:
+    """The current recipe version of a registered strategy (see `PretrainStrategy.recipe_version`)."""
+    return load_strategies().get(strategy).recipe_version
+
+
+def built_with(provenance: dict[str, Any], config: PretrainConfig) -> bool:
+    """Whether a checkpoint's provenance says it was trained with `config` by the current recipe.
+
+    Checkpoints from before recipe versions were recorded count as version 1.
+    """
+    return (provenance.get("config") == asdict(config)
+            and provenance.get("recipe_version", 1) == recipe_version(config.strategy))
+
+
 def featurize_all(smiles: list[str], featurizer: str, what: str = "training set") -> list[Any]:
     """Featurise a whole training set, failing with one line naming the first bad molecule."""
     from rdkit import Chem
@@ -151,7 +165,7 @@ def pretrain(
     cfg_dict = asdict(config)
     if resume and rpath.exists():
         state = read_checkpoint_file(rpath)
-        if state.get("config") == cfg_dict and state.get("train_sha256") == train_sha:
+        if built_with(state, config) and state.get("train_sha256") == train_sha:
             strategy.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             losses, seconds = list(state["losses"]), list(state["seconds"])
@@ -195,7 +209,8 @@ def pretrain(
         log.info("%s epoch %d/%d: loss %.4f (%.1f s)", config.strategy, epoch + 1, config.epochs, losses[-1], seconds[-1])
         buf = io.BytesIO()
         torch.save(
-            {"format": "molleak.resume/1", "config": cfg_dict, "train_sha256": train_sha, "epoch": epoch + 1,
+            {"format": "molleak.resume/1", "config": cfg_dict, "recipe_version": strategy.recipe_version,
+             "train_sha256": train_sha, "epoch": epoch + 1,
              "model": strategy.state_dict(), "optimizer": optimizer.state_dict(), "losses": losses,
              "seconds": seconds},
             buf,
@@ -214,6 +229,7 @@ def pretrain(
     provenance = {
         "strategy": config.strategy,
         "config": cfg_dict,
+        "recipe_version": strategy.recipe_version,
         "train_file": train_name,
         "train_sha256": train_sha,
         "n_train": len(smiles),

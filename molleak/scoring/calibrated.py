@@ -17,7 +17,6 @@ sigmoid(score) * prior), or is ignored (`prior="none"`).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,13 +57,13 @@ def train_shadow(aux_smiles: list[str], provenance: dict[str, Any], out: Path, s
                  epochs: int | None = None) -> Path:
     """Pre-train (or reuse, when `out` was made from the same recipe and aux set) the shadow encoder."""
     from molleak.models.checkpoint import read_checkpoint_file
-    from molleak.pretrain.trainer import pretrain
+    from molleak.pretrain.trainer import built_with, pretrain
     from molleak.runs import sha256_lines
 
     config = shadow_config(provenance, seed, epochs)
     if out.is_file():
         prov = read_checkpoint_file(out).get("provenance", {})
-        if prov.get("config") == asdict(config) and prov.get("train_sha256") == sha256_lines(aux_smiles):
+        if built_with(prov, config) and prov.get("train_sha256") == sha256_lines(aux_smiles):
             log.info("calibrated: reusing shadow encoder %s", out)
             return out
     log.info("calibrated: pre-training a %s shadow encoder on %d aux molecules for %d epochs",

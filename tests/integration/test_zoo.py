@@ -134,3 +134,14 @@ def test_the_regression_victims_reference_is_its_fine_tune_on_the_base_reference
     mtime = paths.victim("regression", "reference").stat().st_mtime
     assert prepare_victims(paths, config, {("regression", "victim"), ("regression", "reference")}) == {}
     assert paths.victim("regression", "reference").stat().st_mtime == mtime  # reused, not re-trained
+
+
+def test_a_victim_built_by_an_older_recipe_is_rebuilt(tiny_data, tmp_path, monkeypatch):
+    from molleak.pretrain.edgepred import EdgePred
+
+    out = tmp_path / "zoo"
+    build_zoo(tiny_data, out, ["edgepred", "attrmask"], ZooConfig(epochs=1, **TINY), progress=False)
+    monkeypatch.setattr(EdgePred, "recipe_version", EdgePred.recipe_version + 1)
+    m = build_zoo(tiny_data, out, ["edgepred", "attrmask"], ZooConfig(epochs=1, **TINY), progress=False)
+    assert {v["victim"]: v["status"] for v in m["victims"]} == {"edgepred": "built", "attrmask": "skipped"}
+    assert read_checkpoint_file(out / "edgepred.pt")["provenance"]["recipe_version"] == EdgePred.recipe_version

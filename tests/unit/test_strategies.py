@@ -199,3 +199,39 @@ def test_a_collapsed_victim_is_recorded_in_its_provenance(moses_sample, tmp_path
     assert prov["collapsed"] is True
     assert "collapsed" in caplog.text
     assert Victim.from_checkpoint(tmp_path / "a.pt").provenance["collapsed"] is True
+
+
+def test_edgepred_starts_with_unsaturated_link_logits_at_full_width(moses_sample):
+    # Hu et al.'s raw inner product of BatchNorm-ed 300-wide node states starts the logits in the
+    # hundreds; that is what drove our standard-tier EdgePred victims to a collapsed embedding.
+    graphs = featurize_all(moses_sample[:64], "pretrain_gnns")
+    losses = {}
+    for scaled in (False, True):
+        torch.manual_seed(0)
+        config = PretrainConfig(strategy="edgepred", seed=0, hparams={"scaled": scaled})
+        strategy = build_strategy(config)
+        strategy.train()
+        losses[scaled] = strategy.loss(strategy.collate([strategy.prepare(g) for g in graphs])).item()
+    assert losses[False] > 20.0  # saturated: the raw recipe
+    assert losses[True] < 5.0  # within a few times the 2 log 2 of an uninformed link predictor
+    assert build_strategy(PretrainConfig(strategy="edgepred")).hparams() == {"neg_ratio": 1, "scaled": True}
+
+
+def test_a_changed_recipe_version_is_not_reused(moses_sample, tmp_path, monkeypatch):
+    from molleak.leakage import recipe_of
+    from molleak.pretrain.edgepred import EdgePred
+    from molleak.pretrain.trainer import built_with
+
+    config = tiny_config("edgepred", epochs=1)
+    out = tmp_path / "e.pt"
+    pretrain(moses_sample[:40], config, out, progress=False)
+    prov = read_checkpoint_file(out)["provenance"]
+    assert prov["recipe_version"] == EdgePred.recipe_version and built_with(prov, config)
+    assert recipe_of(out) == config
+    legacy = {k: v for k, v in prov.items() if k != "recipe_version"}  # written before versions were recorded
+    assert built_with(legacy, config) is (EdgePred.recipe_version == 1)
+
+    monkeypatch.setattr(EdgePred, "recipe_version", EdgePred.recipe_version + 1)
+    assert not built_with(prov, config)
+    with pytest.raises(MolleakError, match="version .* of the edgepred recipe"):
+        recipe_of(out)  # a reference victim trained today would not share the victim's recipe
