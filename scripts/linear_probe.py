@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,11 @@ RDKIT_TARGETS = {
 
 
 def probe_score(emb: np.ndarray, y: np.ndarray, classify: bool, n_train: int | None, seed: int,
-                repeats: int) -> float:
-    """Cross-validated R^2 (ridge) or ROC-AUC (logistic) of a linear probe on standardised embeddings.
+                repeats: int) -> list[float]:
+    """Per-split R^2 (ridge) or ROC-AUC (logistic) of a linear probe on standardised embeddings.
+
+    The splits depend only on `seed` and the labels, so every representation is scored on the same
+    splits and two representations can be compared split by split.
 
     n_train None: 5-fold CV on everything. n_train = N: `repeats` random splits, the probe trained on
     N labelled molecules and scored on all the others (the low-label regime pre-training is for).
@@ -89,7 +93,7 @@ def probe_score(emb: np.ndarray, y: np.ndarray, classify: bool, n_train: int | N
         cv = (StratifiedKFold if classify else KFold)(5, shuffle=True, random_state=seed)
     else:
         cv = (StratifiedShuffleSplit if classify else ShuffleSplit)(repeats, train_size=n_train, random_state=seed)
-    return float(cross_val_score(model, emb, y, cv=cv, scoring=scoring).mean())
+    return [float(v) for v in cross_val_score(model, emb, y, cv=cv, scoring=scoring)]
 
 
 def main() -> None:
@@ -112,6 +116,8 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # scikit-learn 1.8 announces a change of LogisticRegressionCV's fitted attributes, which we never read
+    warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
     if args.threads:
         torch.set_num_threads(args.threads)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -142,7 +148,7 @@ def main() -> None:
         t, n = column
         return t if n is None else f"{t}@{n}"
 
-    def scores_of(victim: Victim) -> dict[str, float]:
+    def scores_of(victim: Victim) -> dict[str, list[float]]:
         # the victim caches by molecule: each is embedded once for every regime
         return {label((t, n)): probe_score(victim.embed(sets[t][0]), sets[t][1], sets[t][2], n, args.seed,
                                            args.repeats) for t, n in columns}
@@ -161,8 +167,11 @@ def main() -> None:
                 random_init = Victim(build_encoder(spec["name"], spec["config"]), name=f"{name}-random{k}")
                 for t, v in scores_of(random_init).items():
                     random_cache[key][t].append(v)
-        rows.append({"victim": name, "encoder": spec["name"], "config": spec["config"], "trained": scores_of(trained),
-                     "random": random_cache[key]})
+        splits = scores_of(trained)
+        rows.append({"victim": name, "encoder": spec["name"], "config": spec["config"],
+                     "trained": {c: float(np.mean(v)) for c, v in splits.items()}, "trained_splits": splits,
+                     "random": {c: [float(np.mean(v)) for v in draws] for c, draws in random_cache[key].items()},
+                     "random_splits": random_cache[key]})
     names = [label(c) for c in columns]
     print(f"probes: {', '.join(f'{t} ({len(sets[t][0])} molecules)' for t in sets)}; `target` = 5-fold CV on all, "
           f"`target@N` = trained on N labelled molecules, {args.repeats} random splits; seed {args.seed}; "
@@ -180,6 +189,20 @@ def main() -> None:
             sd = rnd.std(ddof=1) if len(rnd) > 1 else 0.0
             cells += [f"**{val}**" if win else val, f"{rnd.mean():.3f} ± {sd:.3f}"]
         print(f"| {r['victim']} | " + " | ".join(cells) + f" | {wins}/{len(names)} |")
+    # Split by split against the best random draw: a win in every split is not a lucky mean.
+    print()
+    print("probes won (mean above every random-init draw), each with the splits on which the victim also beats "
+          "that probe's best draw (same splits)")
+    print("| victim | probes won | won probes: splits won |")
+    print("|---|---|---|")
+    for r in rows:
+        won = []
+        for c in names:
+            best = int(np.argmax(r["random"][c]))
+            if r["trained"][c] > r["random"][c][best]:
+                ours, theirs = np.asarray(r["trained_splits"][c]), np.asarray(r["random_splits"][c][best])
+                won.append(f"{c} {int((ours > theirs).sum())}/{len(ours)}")
+        print(f"| {r['victim']} | {len(won)}/{len(names)} | {', '.join(won) or '-'} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,33 @@ def _check_config(bench: Path, config: BenchConfig) -> None:
         # a setting added after the bench was made counts as unchanged while it keeps its default
         defaults = BenchConfig().to_dict()
         old = {**{k: defaults[k] for k in new if k not in old}, **old}
+        if new.get("data"):
+            # with --data the tier and its seed are the data directory's (benches made before they
+            # were read from its manifest recorded the defaults instead)
+            old = {**old, "tier": new["tier"], "data_seed": new["data_seed"]}
     if old is not None and old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise MolleakError(f"{bench} was made with a different bench config ({', '.join(diff)} differ); "
                            f"rerun with the same settings or use another --out")
+
+
+def with_data_tier(config: BenchConfig) -> BenchConfig:
+    """The config with `tier` and `data_seed` read from `config.data`'s manifest, when it has one.
+
+    They are ignored when a data directory is given, so they are recorded as what that directory
+    is, not as the defaults a reader of `config.json` would take for the data used.
+    """
+    if not config.data:
+        return config
+    manifest = Path(config.data) / "manifest.json"
+    if not manifest.is_file():
+        return config
+    try:
+        info = json.loads(manifest.read_text())
+    except json.JSONDecodeError as exc:
+        raise MolleakError(f"{manifest} is not valid JSON: {exc}") from None
+    tier, seed = info.get("tier", config.tier), info.get("seed", config.data_seed)
+    return replace(config, tier=str(tier), data_seed=int(seed))
 
 
 def prepare_data(paths: BenchPaths, config: BenchConfig) -> None:
@@ -329,6 +353,7 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
     if config.k < 1:
         raise MolleakError(f"k must be at least 1, got {config.k}")
     bench = Path(bench_dir)
+    config = with_data_tier(config)
     _check_config(bench, config)
     rows = suite_rows(suite, config)
     start_run(bench, {"suite": suite, "bench": config.to_dict()}, config.data_seed)

@@ -7,6 +7,9 @@ checkpoint loads with `strict=True`.
 
 from __future__ import annotations
 
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,11 +27,25 @@ from molleak.data.featurize import (
 from molleak.models.base import ENCODERS, GraphEncoder
 
 
+def _remove_generated_propagate_file(conv: MessagePassing) -> None:
+    """Delete the source file PyG generated for this class's `propagate`, once it is imported.
+
+    PyG renders each MessagePassing class's `propagate` from a template into a temporary file and
+    never removes it: one file per class per process, piling up in /tmp over many runs. The module
+    is in memory after its import, and nothing here needs its source again (no TorchScript).
+    """
+    module = sys.modules.get(f"{type(conv).__module__}_{type(conv).__name__}_propagate")
+    path = getattr(module, "__file__", None)
+    if path and Path(path).parent == Path(tempfile.gettempdir()):
+        Path(path).unlink(missing_ok=True)
+
+
 class GINConv(MessagePassing):
     """GIN layer with bond embeddings added to messages and a self-loop on every node."""
 
     def __init__(self, emb_dim: int):
         super().__init__(aggr="add")
+        _remove_generated_propagate_file(self)
         self.mlp = nn.Sequential(nn.Linear(emb_dim, 2 * emb_dim), nn.ReLU(), nn.Linear(2 * emb_dim, emb_dim))
         self.edge_embedding1 = nn.Embedding(NUM_BOND_TYPE, emb_dim)
         self.edge_embedding2 = nn.Embedding(NUM_BOND_DIRECTION, emb_dim)

@@ -97,6 +97,29 @@ def test_bench_refuses_a_changed_config(tmp_path):
         _check_config(tmp_path, BenchConfig(victim_workers=2))
 
 
+def test_a_bench_on_a_data_directory_records_that_directory_s_tier(tmp_path):
+    from molleak.bench.runner import _check_config, with_data_tier
+    from molleak.bench.suites import BenchConfig
+    from molleak.errors import MolleakError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"tier": "standard", "seed": 7}))
+    config = with_data_tier(BenchConfig(data=str(data)))
+    assert (config.tier, config.data_seed) == ("standard", 7)
+    assert with_data_tier(BenchConfig()) == BenchConfig()  # no data directory: the tier is prepared as set
+    # a bench made before the tier was read from the manifest (it recorded the default) still resumes
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "config.json").write_text(json.dumps({"bench": BenchConfig(data=str(data)).to_dict()}))
+    _check_config(bench, config)
+    with pytest.raises(MolleakError, match="epochs"):
+        _check_config(bench, with_data_tier(BenchConfig(data=str(data), epochs=3)))
+    (data / "manifest.json").write_text("{not json")
+    with pytest.raises(MolleakError, match="manifest.json is not valid JSON"):
+        with_data_tier(BenchConfig(data=str(data)))
+
+
 def test_reference_victims_built_in_workers_equal_serial_ones(tiny_tier, tmp_path, one_torch_thread):
     # workers train with one torch thread; the serial build matches them bit for bit on one thread too
     import torch

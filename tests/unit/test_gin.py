@@ -93,3 +93,14 @@ def test_victim_batches_caches_counts_and_budgets():
     # batching does not change the numbers (BatchNorm in eval mode)
     solo = Victim(v.encoder, batch_size=256).embed(["CCN"])
     np.testing.assert_allclose(solo[0], e1[3], rtol=1e-5, atol=1e-6)
+
+
+def test_pyg_generated_propagate_source_is_not_left_in_the_temp_dir():
+    import sys
+    from pathlib import Path
+
+    from molleak.models.gin import GINEncoder
+
+    encoder = GINEncoder(num_layers=1, emb_dim=8)
+    module = sys.modules[f"{type(encoder.gnns[0]).__module__}_GINConv_propagate"]
+    assert not Path(module.__file__).exists()  # PyG writes one file per process and never removes it
