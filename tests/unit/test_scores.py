@@ -237,6 +237,10 @@ def test_calibrated_needs_a_recipe_or_a_shadow():
                                     "encoder_config": {"num_layers": 2, "emb_dim": 32}}}, seed=1, epochs=2)
     assert cfg.strategy == "attrmask" and cfg.seed == 1 and cfg.epochs == 2
     assert cfg.encoder_config == {"num_layers": 2, "emb_dim": 32}
+    # a victim from an older recipe (EdgePred before its collapse fix) gets no silently newer shadow
+    old_edgepred = {"config": {"strategy": "edgepred"}, "recipe_version": 1}
+    with pytest.raises(MolleakError, match="version 1 of the edgepred recipe"):
+        shadow_config(old_edgepred, seed=0)
 
 
 def test_membership_score_ranks_what_the_victim_inflates_over_its_shadow(tiny_victim, moses_sample):
