@@ -35,7 +35,13 @@ from molleak.evaluate.membership import DEFAULT_STATISTIC, membership_audit
 from molleak.models.base import build_encoder
 from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
 from molleak.models.victim import Victim
-from molleak.pretrain.trainer import PretrainConfig, built_with, pretrain, recipe_version
+from molleak.pretrain.trainer import (
+    PretrainConfig,
+    built_with,
+    pretrain,
+    recipe_version,
+    require_current_recipe,
+)
 from molleak.runs import sha256_lines, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -58,13 +64,8 @@ def recipe_of(victim_path: str | Path) -> PretrainConfig:
         config = PretrainConfig(**cfg)
     except TypeError as exc:
         raise MolleakError(f"victim {victim_path} has an unreadable pre-training config: {exc}") from None
-    built, current = prov.get("recipe_version", 1), recipe_version(config.strategy)
-    if built != current:
-        raise MolleakError(
-            f"victim {victim_path} was trained by version {built} of the {config.strategy} recipe and this molleak "
-            f"trains version {current}: a reference victim would not share its recipe (rebuild the victim, or "
-            f"pass --reference)"
-        )
+    require_current_recipe(prov, config, f"a reference victim for {victim_path}",
+                           "rebuild the victim, or pass --reference")
     return config
 
 

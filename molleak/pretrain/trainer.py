@@ -79,6 +79,26 @@ def built_with(provenance: dict[str, Any], config: PretrainConfig) -> bool:
             and provenance.get("recipe_version", 1) == recipe_version(config.strategy))
 
 
+def require_current_recipe(provenance: dict[str, Any], config: PretrainConfig, what: str, fix: str) -> None:
+    """Refuse to re-train a victim's recipe when this molleak trains another version of it.
+
+    Args:
+        provenance: the victim checkpoint's provenance.
+        config: the recipe read from it.
+        what: the model about to be trained from it ("a reference victim", "a shadow").
+        fix: what the user can do instead.
+
+    Raises:
+        MolleakError: the versions differ.
+    """
+    built, current = provenance.get("recipe_version", 1), recipe_version(config.strategy)
+    if built != current:
+        raise MolleakError(
+            f"the victim was trained by version {built} of the {config.strategy} recipe and this molleak trains "
+            f"version {current}, so {what} would not share its recipe ({fix})"
+        )
+
+
 def featurize_all(smiles: list[str], featurizer: str, what: str = "training set") -> list[Any]:
     """Featurise a whole training set, failing with one line naming the first bad molecule."""
     from rdkit import Chem

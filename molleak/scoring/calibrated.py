@@ -36,7 +36,7 @@ PRIOR_MODES = ("tiebreak", "factor", "none")
 
 def shadow_config(provenance: dict[str, Any], seed: int, epochs: int | None = None):
     """The victim's pre-training recipe from its provenance, with the attacker's seed (and epochs)."""
-    from molleak.pretrain.trainer import PretrainConfig, recipe_version
+    from molleak.pretrain.trainer import PretrainConfig, require_current_recipe
 
     cfg = provenance.get("config")
     if not isinstance(cfg, dict) or "strategy" not in cfg:
@@ -51,13 +51,8 @@ def shadow_config(provenance: dict[str, Any], seed: int, epochs: int | None = No
         config = PretrainConfig(**cfg)
     except TypeError as exc:
         raise MolleakError(f"calibrated: the victim's pre-training config is not usable: {exc}") from None
-    built, current = provenance.get("recipe_version", 1), recipe_version(config.strategy)
-    if built != current:
-        raise MolleakError(
-            f"calibrated: the victim was trained by version {built} of the {config.strategy} recipe and this "
-            f"molleak trains version {current}, so a shadow would not share its recipe; pass a shadow encoder "
-            f"you trained with --option shadow=PATH"
-        )
+    require_current_recipe(provenance, config, "a calibration shadow",
+                           "pass a shadow encoder you trained with --option shadow=PATH")
     return config
 
 
