@@ -39,8 +39,8 @@ from molleak.pretrain.trainer import (
     PretrainConfig,
     built_with,
     pretrain,
+    recipe_from_provenance,
     recipe_version,
-    require_current_recipe,
 )
 from molleak.runs import sha256_lines, write_json_atomic
 
@@ -53,20 +53,9 @@ def recipe_of(victim_path: str | Path) -> PretrainConfig:
     Raises:
         MolleakError: the checkpoint carries no training config (e.g. an imported state_dict).
     """
-    prov = Victim.from_checkpoint(victim_path).provenance
-    cfg = prov.get("config")
-    if not isinstance(cfg, dict) or "strategy" not in cfg:
-        raise MolleakError(
-            f"victim {victim_path} carries no pre-training config in its provenance; a reference victim "
-            f"needs the recipe (train one with `molleak pretrain`, or pass --reference)"
-        )
-    try:
-        config = PretrainConfig(**cfg)
-    except TypeError as exc:
-        raise MolleakError(f"victim {victim_path} has an unreadable pre-training config: {exc}") from None
-    require_current_recipe(prov, config, f"a reference victim for {victim_path}",
-                           "rebuild the victim, or pass --reference")
-    return config
+    return recipe_from_provenance(Victim.from_checkpoint(victim_path).provenance, f"victim {victim_path}",
+                                  "a reference victim",
+                                  "train the victim with this molleak's `molleak pretrain`, or pass --reference")
 
 
 def _matches(path: Path, config: PretrainConfig, smiles: list[str]) -> bool:

@@ -79,24 +79,34 @@ def built_with(provenance: dict[str, Any], config: PretrainConfig) -> bool:
             and provenance.get("recipe_version", 1) == recipe_version(config.strategy))
 
 
-def require_current_recipe(provenance: dict[str, Any], config: PretrainConfig, what: str, fix: str) -> None:
-    """Refuse to re-train a victim's recipe when this molleak trains another version of it.
+def recipe_from_provenance(provenance: dict[str, Any], victim: str, what: str, fix: str) -> PretrainConfig:
+    """The recipe a victim checkpoint was trained with, to train `what` (a reference, a shadow) from it.
 
     Args:
         provenance: the victim checkpoint's provenance.
-        config: the recipe read from it.
-        what: the model about to be trained from it ("a reference victim", "a shadow").
+        victim: how to name the victim in errors.
+        what: the model about to be trained from the recipe ("a reference victim", "a shadow").
         fix: what the user can do instead.
 
     Raises:
-        MolleakError: the versions differ.
+        MolleakError: no readable config (e.g. an imported state_dict), or this molleak trains another
+            version of the strategy's recipe than the victim's, so `what` would not share it.
     """
-    built, current = provenance.get("recipe_version", 1), recipe_version(config.strategy)
+    cfg = provenance.get("config")
+    if not isinstance(cfg, dict) or "strategy" not in cfg:
+        raise MolleakError(f"{victim} carries no pre-training config in its provenance; {what} needs the recipe ({fix})")
+    try:
+        config = PretrainConfig(**cfg)
+        current = recipe_version(config.strategy)
+    except (TypeError, MolleakError) as exc:
+        raise MolleakError(f"{victim} has an unreadable pre-training config: {exc}") from None
+    built = provenance.get("recipe_version", 1)
     if built != current:
         raise MolleakError(
-            f"the victim was trained by version {built} of the {config.strategy} recipe and this molleak trains "
+            f"{victim} was trained by version {built} of the {config.strategy} recipe and this molleak trains "
             f"version {current}, so {what} would not share its recipe ({fix})"
         )
+    return config
 
 
 def featurize_all(smiles: list[str], featurizer: str, what: str = "training set") -> list[Any]:

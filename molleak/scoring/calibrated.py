@@ -36,24 +36,16 @@ PRIOR_MODES = ("tiebreak", "factor", "none")
 
 def shadow_config(provenance: dict[str, Any], seed: int, epochs: int | None = None):
     """The victim's pre-training recipe from its provenance, with the attacker's seed (and epochs)."""
-    from molleak.pretrain.trainer import PretrainConfig, require_current_recipe
+    from dataclasses import replace
 
-    cfg = provenance.get("config")
-    if not isinstance(cfg, dict) or "strategy" not in cfg:
-        raise MolleakError(
-            "calibrated: the victim checkpoint's provenance has no pre-training config (strategy, encoder); "
-            "pass a shadow encoder you trained with --option shadow=PATH"
-        )
-    cfg = {**cfg, "seed": int(seed)}
-    if epochs is not None:
-        cfg["epochs"] = int(epochs)
+    from molleak.pretrain.trainer import recipe_from_provenance
+
+    config = recipe_from_provenance(provenance, "calibrated: the victim", "a calibration shadow",
+                                    "pass a shadow encoder you trained with --option shadow=PATH")
     try:
-        config = PretrainConfig(**cfg)
-    except TypeError as exc:
-        raise MolleakError(f"calibrated: the victim's pre-training config is not usable: {exc}") from None
-    require_current_recipe(provenance, config, "a calibration shadow",
-                           "pass a shadow encoder you trained with --option shadow=PATH")
-    return config
+        return replace(config, seed=int(seed), epochs=config.epochs if epochs is None else int(epochs))
+    except MolleakError as exc:  # e.g. epochs < 1
+        raise MolleakError(f"calibrated: {exc}") from None
 
 
 def train_shadow(aux_smiles: list[str], provenance: dict[str, Any], out: Path, seed: int,
