@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from molleak import rundir
 from molleak.config import AuditConfig
 from molleak.runs import start_run, write_json_atomic
 
@@ -88,57 +87,33 @@ def _mine_vocab(config: AuditConfig, data: Path, out: Path) -> Path:
 
 
 def _extract_once(run_dir: Path, **kwargs: Any) -> Path:
-    """Run one extraction unless `run_dir` already holds a finished run with the same config."""
-    from dataclasses import asdict
+    """One extraction into `run_dir`: reused when its resolved inputs are unchanged, replaced when
+    they changed (a rebuilt victim), by the run contract's rule (`molleak.rundir.open_run`)."""
+    from molleak.attack.run import extract_config, run_extract
 
-    from molleak.extract import ExtractConfig, run_extract
-
-    cfg = ExtractConfig(out=str(run_dir), **kwargs)
-    done = run_dir / "extract.json"
-    if done.is_file() and (run_dir / "config.json").is_file():
-        old = json.loads((run_dir / "config.json").read_text())
-        if {k: v for k, v in old.items() if k != "seed"} == {k: v for k, v in asdict(cfg).items() if k != "seed"} \
-                and old.get("seed") == cfg.seed:
-            log.info("reusing %s", run_dir)
-            return run_dir
-    run_extract(cfg)
+    run_extract(extract_config(out=str(run_dir), **kwargs), on_conflict="replace")
     return run_dir
 
 
 def _evaluate_once(run_dir: Path, data: Path) -> dict[str, Any]:
-    from molleak.evaluate.evaluate import evaluate_run
-
-    res = run_dir / "results.json"
-    if res.is_file() and res.stat().st_mtime >= (run_dir / "extract.json").stat().st_mtime:
-        return json.loads(res.read_text())
-    banks = {"reference": str(data / "reference.smi")} if (data / "reference.smi").is_file() else None
-    return evaluate_run(run_dir, data / "private.smi", extra_banks=banks)
-
-
-def _attribution(victim_run: Path, reference_run: Path, data: Path, seed: int) -> dict[str, Any]:
-    """Private-only test between the victim's and the reference victim's runs (same pool, same attack)."""
     from molleak.data.smiles_io import read_smiles
-    from molleak.evaluate.attribution import attribution_report, to_jsonable
-    from molleak.evaluate.evaluate import bank_labels, read_scores
+    from molleak.evaluate.evaluate import evaluate_run
+    from molleak.runs import sha256_lines
 
-    v, r = read_scores(victim_run), read_scores(reference_run)
-    ref_score = dict(zip(r.smiles, r.scores, strict=True))
-    ref_scores = np.array([ref_score.get(s, np.nan) for s in v.smiles], dtype=float)
-    private = read_smiles(data / "private.smi", what="private set", canonicalize=False).smiles
-    reference = read_smiles(data / "reference.smi", what="reference set", canonicalize=False).smiles
-    hp = bank_labels(v.smiles, private, "private set").substructure
-    hr = bank_labels(v.smiles, reference, "reference set").substructure
-    return to_jsonable(attribution_report(v.scores, ref_scores, hp, hr, seed=seed))
+    private = data / "private.smi"
+    if rundir.results_current(run_dir, sha256_lines(read_smiles(private, what="private set").smiles)):
+        return rundir.read_json(run_dir / rundir.RESULTS_FILE, "results")
+    banks = {"reference": str(data / "reference.smi")} if (data / "reference.smi").is_file() else None
+    return evaluate_run(run_dir, private, extra_banks=banks)
 
 
 def headline_rows(runs: dict[str, Path]) -> list[dict[str, Any]]:
     """One row per evaluated run: precision with base rates, AUC, queries and seconds."""
     rows = []
     for name, run_dir in runs.items():
-        res_file = run_dir / "results.json"
-        if not res_file.is_file():
+        if not (run_dir / rundir.RESULTS_FILE).is_file():
             continue
-        res = json.loads(res_file.read_text())
+        res = rundir.read_json(run_dir / rundir.RESULTS_FILE, "results")
         row: dict[str, Any] = {"run": name}
         for key in ("precision_substructure@50", "precision_substructure@100", "precision_substructure@200",
                     "precision_exact@200", "base_rate_substructure", "base_rate_exact", "auc", "tpr@1%fpr",
@@ -172,10 +147,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) the whole audit into `out_dir`; returns the content of `audit.json`."""
+def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True, force: bool = False) -> dict[str, Any]:
+    """Run (or resume) the whole audit into `out_dir`; returns the content of `audit.json`.
+
+    `out_dir` is resumed only when it holds an audit of the same config; an audit of another config
+    is refused (or, with `force`, discarded and started afresh).
+    """
     t0 = time.perf_counter()
-    out = start_run(out_dir, config.model_dump(), config.attack.seed)
+    inputs = config.model_dump()
+    out, _ = rundir.open_run(out_dir, inputs, force=force)
+    start_run(out, {**inputs, "inputs": inputs, "inputs_sha256": rundir.inputs_sha256(inputs)}, config.attack.seed)
     a = config.attack
 
     _stage("data")
@@ -193,16 +174,17 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     for method in a.one_step_methods:
         run = _extract_once(one / method, victim=str(models["victim"]), steps=1, method=method, pool=pool_one,
                             **common)
-        pool_one = pool_one or (str(run / "pool.tsv.gz") if (run / "pool.tsv.gz").is_file() else None)
+        pool_one = pool_one or (str(run / rundir.POOL_FILE) if (run / rundir.POOL_FILE).is_file() else None)
         runs[f"one_step/{method}"] = run
     for control in CONTROL_VICTIMS:
         if control in models:
             runs[f"one_step/adapter@{control}"] = _extract_once(
-                one / f"adapter@{control}", victim=str(models[control]), steps=1, method="adapter", pool=pool_one,
-                **common)
+                one / f"adapter@{control}", victim=str(models[control]), role=control, steps=1, method="adapter",
+                pool=pool_one, **common)
     if a.two_step:
         _stage("two-step extraction")
         two = out / "runs" / "two_step"
+        from molleak.attack.methods import method_needs
         from molleak.candidates.vocab import Vocabulary
 
         voc = Vocabulary.load(vocab)  # templates are ordered by aux frequency
@@ -218,14 +200,15 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
             log.info("two-step pool: %s", stats)
         pool_two = str(pool_file)
         for method in a.two_step_methods:
-            uses_pool = method not in ("policy", "random-search")
+            uses_pool = method_needs(method).candidates == "pool"
             run = _extract_once(two / method, victim=str(models["victim"]), steps=2, method=method,
                                 templates=templates, budget=a.budget, pool=pool_two if uses_pool else None,
                                 **common)
             runs[f"two_step/{method}"] = run
         if "reference" in models and "adapter-budget" in a.two_step_methods:
             runs["two_step/adapter-budget@reference"] = _extract_once(
-                two / "adapter-budget@reference", victim=str(models["reference"]), steps=2, method="adapter-budget",
+                two / "adapter-budget@reference", victim=str(models["reference"]), role="reference", steps=2,
+                method="adapter-budget",
                 templates=templates, budget=a.budget, pool=pool_two, **common)
 
     _stage("evaluation against the private set (and the reference set)")
@@ -235,11 +218,12 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     attribution: dict[str, Any] = {}
     if "reference" in models:
         _stage("attribution: private-only test and membership")
+        from molleak.leakage import attribute_runs, run_leakage
+
         for steps, method in (("one_step", "adapter"), ("two_step", "adapter-budget")):
             v, r = runs.get(f"{steps}/{method}"), runs.get(f"{steps}/{method}@reference")
             if v is not None and r is not None:
-                attribution[steps] = _attribution(v, r, data, a.seed)
-        from molleak.leakage import run_leakage
+                attribution[steps] = attribute_runs(v, r, data, seed=a.seed)
 
         attribution["membership"] = run_leakage(models["victim"], data, out / "leakage",
                                                 reference_path=models["reference"], seed=a.seed)["membership"]

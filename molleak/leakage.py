@@ -14,7 +14,7 @@
 Everything is resumable: checkpoints are reused when their provenance matches the recipe and data,
 and each finished cell is a JSON file under `<out>/cells/` that a rerun reads instead of
 recomputing. Canary and sweep victims are built here (they are the experimenter's victims); their
-membership is evaluated through `molleak.evaluate.membership`.
+membership is evaluated through `molleak.attack.membership`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from molleak.attack.membership import DEFAULT_STATISTIC
 from molleak.data.smiles_io import read_smiles
 from molleak.errors import InputFileError, MolleakError
 from molleak.evaluate.attribution import to_jsonable
-from molleak.evaluate.membership import DEFAULT_STATISTIC, membership_audit
+from molleak.evaluate.membership import membership_audit
 from molleak.models.base import build_encoder
 from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
 from molleak.models.victim import Victim
@@ -369,9 +370,10 @@ def canary_extraction(
     for canary vs decoy and the paired-bootstrap difference. A difference above 0 is recovery caused
     by training on the canaries.
     """
+    from molleak.attack.context import AttackContext
+    from molleak.attack.methods import run_method
     from molleak.evaluate.attribution import private_only_difference
-    from molleak.extract import AttackContext, run_method
-    from molleak.scoring.base import rank_order
+    from molleak.ranking import rank_order
 
     ctx = AttackContext(aux_smiles=aux_smiles, seed=seed, records=records, victim=victim, work_dir=work_dir)
     outputs = {"victim": run_method(ctx, attack, attack_options)}

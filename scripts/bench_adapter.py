@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
+from molleak.attack.scoring.adapter import fit_adapter
+from molleak.attack.scoring.base import StepTable
 from molleak.candidates.pool import read_pool, unique_smiles
 from molleak.runs import torch_threads
-from molleak.scoring.adapter import fit_adapter
-from molleak.scoring.base import StepTable
 
 
 def main() -> None:

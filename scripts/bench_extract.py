@@ -1,7 +1,7 @@
 """Benchmark every one-step extraction method on one tier and victim; prints a Markdown table.
 
 Every method ranks the same pool (mined and enumerated from the aux set once), through
-`molleak.extract.run_extract` (a fresh victim per method, so query counts are per method), and is
+`molleak.attack.run.run_extract` (a fresh victim per method, so query counts are per method), and is
 scored by `molleak.evaluate.evaluate.evaluate_run` against the private set and the reference set.
 Nothing is tuned on private labels. Finished methods are skipped on a rerun (delete their run
 directory to redo one).
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from molleak.attack.run import ExtractConfig, run_extract
 from molleak.candidates.vocab import Vocabulary, mine_vocabulary
 from molleak.data.smiles_io import read_smiles
 from molleak.evaluate.evaluate import evaluate_run
-from molleak.extract import ExtractConfig, run_extract
 
 log = logging.getLogger("bench_extract")
 

@@ -3,7 +3,7 @@
 For every budget Q and seed, three methods get the same Q victim queries over the same
 two-step candidate space (the same vocabulary and templates):
 
-- `policy`: the learned search (`molleak.search`);
+- `policy`: the learned search (`molleak.attack.search`);
 - `random-search`: the same loop with uniformly random valid actions;
 - `adapter-budget`: enumerate the pool, keep a random record subset whose step molecules fit in Q
   queries, train the adapter on its aux weak labels and rank it.
@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from molleak.attack.run import ExtractConfig, run_extract
 from molleak.candidates.enumerate import EnumerationStats, enumerate_pool
 from molleak.candidates.pool import write_pool
 from molleak.candidates.vocab import Vocabulary
 from molleak.evaluate.evaluate import evaluate_run
-from molleak.extract import ExtractConfig, run_extract
 from molleak.models.victim import Victim
 from molleak.runs import write_json_atomic
 

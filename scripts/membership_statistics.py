@@ -4,7 +4,7 @@ For each strategy: a victim pre-trained on the first `--private` molecules of `p
 `--canaries` holdout molecules repeated `--repeats` times, and its reference victim (same recipe
 and seed) on as many `reference.smi` molecules plus as many decoys (other holdout molecules)
 repeated as often. Canaries vs matched non-members (further holdout molecules) are then scored
-by every statistic in `molleak.evaluate.membership.STATISTICS`, raw and calibrated against the
+by every statistic in `molleak.attack.membership.STATISTICS`, raw and calibrated against the
 reference victim. Prints a Markdown table (AUC with a 95% stratified-bootstrap interval).
 
 This is how the default statistic was chosen (BENCHMARKS.md, leakage section); the canary grid
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
+from molleak.attack.membership import STATISTICS
 from molleak.data.smiles_io import read_smiles
-from molleak.evaluate.membership import STATISTICS, membership_audit
+from molleak.evaluate.membership import membership_audit
 from molleak.leakage import plant_canaries, train_victim
 from molleak.models.victim import Victim
 from molleak.pretrain.trainer import PretrainConfig

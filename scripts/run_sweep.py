@@ -14,8 +14,8 @@ import logging
 import os
 import time
 
+from molleak.attack.membership import DEFAULT_STATISTIC, STATISTICS
 from molleak.cli.leakage import cell_list, int_list
-from molleak.evaluate.membership import DEFAULT_STATISTIC, STATISTICS
 from molleak.leakage import run_sweep
 
 

@@ -47,3 +47,19 @@ def one_torch_thread():
 
     with torch_threads(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def attacker_dir(tmp_path_factory, tiny_tier) -> Path:
+    """The attacker's files only (aux set and a small vocabulary mined from it): no private set."""
+    import shutil
+
+    from molleak.candidates.vocab import mine_vocabulary
+    from molleak.data.smiles_io import read_smiles
+
+    out = tmp_path_factory.mktemp("attacker")
+    shutil.copy(tiny_tier / "aux.smi", out / "aux.smi")
+    aux = read_smiles(out / "aux.smi").smiles
+    mine_vocabulary(aux, n_templates=10, n_motifs=20, workers=1).save(out / "vocab")
+    assert not any("private" in p.name for p in out.rglob("*"))
+    return out

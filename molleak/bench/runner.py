@@ -10,7 +10,7 @@
   (`molleak.leakage.build_reference_victim`, `build_untrained`).
 - `vocab/<aux>/`, `pools/<aux>-s<steps>.tsv.gz`: one vocabulary per aux set and one enumerated pool
   per (aux set, steps), shared by every pool-ranking cell (the policy assembles from the vocabulary).
-- `cells/<cell-id>/`: a normal extraction run directory (`molleak.extract`) with `results.json`
+- `cells/<cell-id>/`: a normal extraction run directory (`molleak.attack.run`) with `results.json`
   (`molleak.evaluate.evaluate_run`), plus `bench_cell.json` (the cell spec). A cell with a
   `results.json` is not recomputed. A cell that cannot run (no receptor, no reference victim for
   this victim, a method error) gets `skipped.json` with the reason instead, retried on the next run.
@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from molleak import rundir
 from molleak.bench.suites import BenchConfig, CellSpec, Row, suite_rows
 from molleak.errors import MolleakError
 from molleak.runs import start_run, write_json_atomic
@@ -39,10 +40,15 @@ ZOO_DIR = "zoo"
 MODELS_DIR = "models"
 CELLS_DIR = "cells"
 PLAN_FILE = "plan.json"
-SKIPPED_FILE = "skipped.json"
+SKIPPED_FILE = rundir.SKIPPED_FILE
 CELL_FILE = "bench_cell.json"
-#: methods that assemble molecules from the vocabulary instead of ranking the enumerated pool
-SEARCH_METHODS = ("policy", "random-search")
+
+
+def _assembles(method: str) -> bool:
+    """Whether a method assembles its own molecules from the vocabulary (declared at registration)."""
+    from molleak.attack.methods import method_needs
+
+    return method_needs(method).candidates == "vocabulary"
 
 
 class BenchPaths:
@@ -289,13 +295,11 @@ def training_set_file(paths: BenchPaths, spec: CellSpec) -> Path:
 def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
              unavailable: dict[tuple[str, str], str]) -> dict[str, Any]:
     """Run and evaluate one cell, unless its results exist; returns its status."""
+    from molleak.attack.run import ExtractConfig, run_extract
     from molleak.evaluate.evaluate import evaluate_run
-    from molleak.extract import ExtractConfig, run_extract
 
     cell_id = spec.cell_id(seed)
     cell_dir = paths.cells / cell_id
-    if (cell_dir / "results.json").is_file():
-        return {"status": "done", "resumed": True}
     if spec.victim is not None and (spec.victim, spec.role) in unavailable:
         return _skip(cell_dir, cell_id, unavailable[(spec.victim, spec.role)])
     options = dict(spec.options)
@@ -305,8 +309,7 @@ def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
             return _skip(cell_dir, cell_id, f"no receptor file {receptor} (pass --receptors DIR holding "
                                             f"{', '.join(f'{t}.pdbqt' for t in ('fa7', 'parp1', '5ht1b'))})")
         options["cache_dir"] = str(paths.bench / "dock_cache")
-    search = spec.method in SEARCH_METHODS
-    write_json_atomic(cell_dir / CELL_FILE, {"cell": cell_id, "seed": seed, **spec.to_dict()})
+    search = _assembles(spec.method)
     extract = ExtractConfig(
         out=str(cell_dir), aux=str(paths.aux(spec.aux)),
         victim=None if spec.victim is None else str(paths.victim(spec.victim, spec.role)),
@@ -314,10 +317,16 @@ def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
         pool=None if search else str(paths.pool(spec.aux, spec.steps)),
         steps=spec.steps,
         templates=two_step_templates(config, paths.vocab(spec.aux)) if search and spec.steps > 1 else None,
-        method=spec.method, options=options, k=config.k, budget=spec.budget, seed=seed, workers=config.workers)
+        method=spec.method, options=options, k=config.k, budget=spec.budget, seed=seed, workers=config.workers,
+        role=spec.role if spec.victim is not None else None)
     t0 = time.perf_counter()
     try:
-        run_extract(extract)
+        before = rundir.read_config(cell_dir).inputs_sha256 if rundir.is_run_dir(cell_dir) else None
+        summary = run_extract(extract, on_conflict="replace")
+        write_json_atomic(cell_dir / CELL_FILE, {"cell": cell_id, "seed": seed, **spec.to_dict()})
+        if before == summary.get("inputs_sha256") and rundir.results_current(cell_dir):
+            (cell_dir / SKIPPED_FILE).unlink(missing_ok=True)
+            return {"status": "done", "resumed": True}
         banks = {}
         ref = paths.aux("reference")
         if config.reference_bank and ref.is_file() and ref.stat().st_size > 0:
@@ -372,9 +381,11 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
 
     t0 = time.perf_counter()
     prepare_data(paths, config)
-    pending = [(spec, seed) for cid, (spec, seed) in cells.items() if not (paths.cells / cid / "results.json").is_file()]
+    # every cell is checked against its inputs (a rebuilt victim invalidates its cells), so every
+    # victim is made sure of; the zoo and the controls reuse what is built
+    pending = list(cells.values())
     unavailable = prepare_victims(paths, config, {(s.victim, s.role) for s, _ in pending if s.victim is not None})
-    prepare_pools(paths, config, {(s.aux, s.steps) for s, _ in pending if s.method not in SEARCH_METHODS},
+    prepare_pools(paths, config, {(s.aux, s.steps) for s, _ in pending if not _assembles(s.method)},
                   {s.aux for s, _ in pending})
     status: dict[str, Any] = {}
     for i, (cid, (spec, seed)) in enumerate(cells.items(), start=1):

@@ -154,7 +154,7 @@ def _ours(steps: int, config: BenchConfig) -> tuple[str, int | None]:
 
 
 def _uses_victim(method: str) -> bool:
-    from molleak.extract import method_uses_victim
+    from molleak.attack.methods import method_uses_victim
 
     return method_uses_victim(method)
 

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="audit config (TOML); see molleak/configs/demo.toml")
     p.add_argument("--out", required=True, help="audit directory")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--force", action="store_true",
+                   help="--out holds an audit of another config: discard it and start afresh (default: refuse)")
     p.set_defaults(func=run)
     d = sub.add_parser(
         "demo",
@@ -33,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--tier", choices=["tiny", "small", "standard"], default=None,
                    help="override the demo's data tier (tiny: a 2-minute smoke run)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    d.add_argument("--force", action="store_true",
+                   help="--out holds an audit of another config: discard it and start afresh (default: refuse)")
     d.set_defaults(func=run, config=None)
 
 
@@ -41,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "tier", None):
         config.data.tier = args.tier
     t0 = time.perf_counter()
-    summary = run_audit(config, args.out, progress=not args.no_progress)
+    summary = run_audit(config, args.out, progress=not args.no_progress, force=args.force)
     print(format_table(summary["headline"]))
     for name, verdict in summary.get("verdicts", {}).items():
         print(f"{name}: {verdict}")

@@ -34,7 +34,7 @@ def parse_templates(text: str | None) -> list[int] | None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from molleak.extract import method_names
+    from molleak.attack.methods import method_names
 
     p = sub.add_parser(
         "extract", help="run an extraction attack on a victim",
@@ -56,13 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=positive_int, help="worker processes for enumeration and labelling")
     add_seed(p)
     p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--force", action="store_true",
+                   help="--out holds a run made from other inputs: discard it and start afresh (default: refuse)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from molleak.extract import ExtractConfig, run_extract
+    from molleak.attack.run import extract_config, run_extract
 
-    config = ExtractConfig(out=args.out, aux=args.aux, victim=args.victim, vocab=args.vocab, pool=args.pool,
+    config = extract_config(force=args.force, out=args.out, aux=args.aux, victim=args.victim, vocab=args.vocab, pool=args.pool,
                            steps=args.steps, templates=parse_templates(args.templates), method=args.method,
                            options=parse_options(args.option), k=args.k, budget=args.budget, seed=args.seed,
                            workers=args.workers)

@@ -46,7 +46,7 @@ def cell_list(text: str) -> list[tuple[int, int]]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from molleak.evaluate.membership import DEFAULT_STATISTIC, STATISTICS
+    from molleak.attack.membership import DEFAULT_STATISTIC, STATISTICS
 
     p = sub.add_parser(
         "leakage",
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
              "batch_size": args.batch_size, "lr": args.lr}
     if args.canary:
         if args.canary_pool:
-            from molleak.extract import method_uses_victim
+            from molleak.attack.methods import method_uses_victim
 
             if not Path(args.canary_pool).is_file():
                 raise MolleakError(f"--canary-pool {args.canary_pool}: no such file")

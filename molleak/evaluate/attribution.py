@@ -28,7 +28,7 @@ import numpy as np
 from molleak.errors import MolleakError
 from molleak.evaluate import metrics
 from molleak.evaluate.metrics import wilson_interval
-from molleak.scoring.base import rank_order, roc_auc
+from molleak.ranking import rank_order, roc_auc
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ Other analyses call the lower-level pieces: `read_scores`, `bank_labels`, `molle
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -30,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from molleak import rundir
 from molleak.errors import InputFileError
 from molleak.evaluate.fcd import fcd_score
 from molleak.evaluate.metrics import K_LIST, pool_metrics
+from molleak.ranking import rank_order
 from molleak.runs import sha256_lines, write_atomic, write_json_atomic
-from molleak.scoring.base import rank_order
 
 log = logging.getLogger(__name__)
 
@@ -54,42 +54,16 @@ class RunScores:
     extract: dict[str, Any]
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise InputFileError(f"{what} not found: {path} (is this an extraction run directory?)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputFileError(f"{what} {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-
-
 def read_scores(run_dir: str | Path) -> RunScores:
-    """Read a run directory's scores, seed and K."""
+    """Read a run directory's scores, seed and K (through the run contract, `molleak.rundir`)."""
     run = Path(run_dir)
     if not run.is_dir():
         raise InputFileError(f"run directory not found: {run}")
-    config = _read_json(run / "config.json", "run config")
-    extract = _read_json(run / "extract.json", "extraction summary")
-    path = run / "scores.tsv"
-    if not path.is_file():
-        raise InputFileError(f"scores file not found: {path}")
-    smiles, scores, prov = [], [], []
-    with open(path, encoding="utf-8") as fh:
-        header = fh.readline().rstrip("\n")
-        if not header.startswith("smiles\tscore"):
-            raise InputFileError(f"{path} has header {header!r}, expected 'smiles<TAB>score<TAB>...'")
-        for lineno, line in enumerate(fh, start=2):
-            parts = line.rstrip("\n").split("\t")
-            try:
-                smiles.append(parts[0])
-                scores.append(float(parts[1]))
-            except (IndexError, ValueError):
-                raise InputFileError(f"{path}, line {lineno}: malformed line") from None
-            prov.append(parts[3] if len(parts) > 3 else "")
-    if not smiles:
-        raise InputFileError(f"{path} holds no molecules")
-    return RunScores(run, smiles, np.asarray(scores, dtype=np.float64), prov, int(config["seed"]),
-                     int(config.get("k", 200)), extract)
+    config = rundir.read_config(run)
+    extract = rundir.read_json(run / rundir.EXTRACT_FILE, "extraction summary")
+    table = rundir.read_scores_table(run)
+    return RunScores(run, table.smiles, np.asarray(table.scores, dtype=np.float64), table.provenance, config.seed,
+                     config.k, extract)
 
 
 def parse_provenance(text: str) -> dict[str, str]:
@@ -176,7 +150,7 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
     """Evaluate a run against the private set (and optional extra banks); writes `results.json`.
 
     Args:
-        run_dir: an extraction run directory (`molleak.extract`).
+        run_dir: an extraction run directory (`molleak.attack.run`).
         private_path: the victim's private training set.
         extra_banks: name -> SMILES file, each giving the same pool metrics under `banks[name]`.
         k_list: the K of precision@K.
@@ -194,6 +168,7 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
     labels = bank_labels(run.smiles, private.smiles, "private set")
     results: dict[str, Any] = {
         "method": run.extract.get("method"),
+        "inputs_sha256": run.extract.get("inputs_sha256"),
         "private": {"path": str(private_path), "n": len(private.smiles), "sha256": private_sha},
         **pool_metrics(run.scores, {"substructure": labels.substructure, "exact": labels.exact}, k_list, run.seed),
     }
@@ -202,14 +177,13 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
             f"{smi}\t{int(sub)}\t{int(ex)}"
             for smi, sub, ex in zip(run.smiles, labels.substructure, labels.exact, strict=True)
         ]
-        write_atomic(run.run_dir / "labels.tsv", "\n".join(lines) + "\n")
+        write_atomic(run.run_dir / rundir.LABELS_FILE, "\n".join(lines) + "\n")
     order = rank_order(run.scores, run.seed)
     top_idx = order[: run.k]
-    topk_file = run.run_dir / "topk.tsv"
-    if topk_file.is_file():
-        written = [line.split("\t")[1] for line in topk_file.read_text().splitlines()[1:] if line]
+    if (run.run_dir / rundir.TOPK_FILE).is_file():
+        written = rundir.read_topk(run.run_dir).smiles
         if written != [run.smiles[i] for i in top_idx[: len(written)]]:
-            log.warning("%s disagrees with the ranking recomputed from scores.tsv", topk_file)
+            log.warning("%s disagrees with the ranking recomputed from scores.tsv", run.run_dir / rundir.TOPK_FILE)
     if fcd:
         results.update(fcd_metrics([run.smiles[i] for i in top_idx], [run.provenance[i] for i in top_idx],
                                    private.smiles, run.seed, seeds=fcd_seeds, max_reference=fcd_max_reference))
@@ -229,6 +203,6 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
     results["seconds_evaluate"] = round(time.perf_counter() - t0, 3)
     results = _clean(results)
     if write:
-        write_json_atomic(run.run_dir / "results.json", results)
+        write_json_atomic(run.run_dir / rundir.RESULTS_FILE, results)
     return results
 

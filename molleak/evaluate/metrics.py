@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from molleak.scoring.base import rank_order, roc_auc
+from molleak.ranking import rank_order, roc_auc
 
 K_LIST = (50, 100, 200)
 FPR_LEVELS = {"1%": 0.01, "0.1%": 0.001}

@@ -58,7 +58,7 @@ SECTION_IDS = tuple(sid for sid, _ in SECTIONS)
 
 RUN_MARKERS = ("extract.json", "scores.tsv", "topk.tsv", "results.json")
 LABEL_FILES = ("labels.tsv", "labels.tsv.gz", "topk_labels.tsv")
-# curve.tsv is molleak.search.method.CURVE_FILE (not imported: that module loads torch)
+# curve.tsv is molleak.attack.search.method.CURVE_FILE (not imported: that module loads torch)
 CURVE_FILES = ("curve.tsv", "learning_curve.tsv", "learning_curve.csv", "learning_curve.json")
 # attribution.json: an attribution report; leakage/canary/sweep.json: `molleak leakage` (molleak.leakage)
 ATTRIBUTION_FILES = ("attribution.json", "leakage.json", "canary.json", "sweep.json")
@@ -784,7 +784,7 @@ def _precision_series(run: RunData, kind: str, label: str):
     """(Series, base rate) of one run: the full curve from whole-pool labels, else the results.json points."""
     from molleak.evaluate.metrics import wilson_interval
     from molleak.evaluate.plots import Series
-    from molleak.scoring.base import rank_order
+    from molleak.ranking import rank_order
 
     if kind in run.labels and run.scores.size and isinstance(run.seed, int):
         order = rank_order(run.scores, run.seed)
@@ -914,7 +914,7 @@ def _parse_alpha(values: Iterable[str]) -> list[float]:
 def _alpha(data: AuditData) -> str:
     """Fig. 3 of the paper: the learned alpha per victim, whole pool against top-K, seeds pooled."""
     from molleak.evaluate.plots import histogram_figure
-    from molleak.scoring.base import rank_order
+    from molleak.ranking import rank_order
 
     parts, n_groups = [], 0
     for (role, victim, _method, _steps), runs in _group_runs(data.runs):

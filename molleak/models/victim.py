@@ -68,6 +68,17 @@ class Victim:
     def dim(self) -> int:
         return int(self.encoder.emb_dim)
 
+    def weights_sha256(self) -> str:
+        """sha256 of the encoder's parameters and buffers (names, shapes, bytes): the model's identity."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for key, tensor in sorted(self.encoder.state_dict().items()):
+            t = tensor.detach().cpu().contiguous()
+            h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+        return h.hexdigest()
+
     @property
     def remaining(self) -> int | None:
         return None if self.budget is None else self.budget - self.queries

@@ -88,8 +88,8 @@ def test_canary_grid_runs_resumes_and_keeps_the_null(tiny_tier, tmp_path):
 
 def test_canary_extraction_reports_recovery_when_the_attack_ranks_canaries_first(moses_sample, monkeypatch):
     """The recovery metrics on a constructed attack: it ranks the planted molecules first."""
-    import molleak.extract as extract
-    from molleak.extract import MethodOutput
+    import molleak.attack.run as extract
+    from molleak.attack.methods import MethodOutput
     from molleak.leakage import canary_extraction
 
     pool = moses_sample[:300]

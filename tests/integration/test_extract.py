@@ -6,28 +6,13 @@ import builtins
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from molleak.attack.run import ExtractConfig, run_extract
 from molleak.errors import MolleakError
-from molleak.extract import ExtractConfig, run_extract
-
-
-@pytest.fixture(scope="module")
-def attacker_dir(tmp_path_factory, tiny_tier) -> Path:
-    """The attacker's files only (aux set and a small vocabulary mined from it): no private set."""
-    from molleak.candidates.vocab import mine_vocabulary
-    from molleak.data.smiles_io import read_smiles
-
-    out = tmp_path_factory.mktemp("attacker")
-    shutil.copy(tiny_tier / "aux.smi", out / "aux.smi")
-    aux = read_smiles(out / "aux.smi").smiles
-    mine_vocabulary(aux, n_templates=10, n_motifs=20, workers=1).save(out / "vocab")
-    assert not any("private" in p.name for p in out.rglob("*"))
-    return out
 
 
 @pytest.fixture()
@@ -118,16 +103,18 @@ def _evaluate(run, tier, k_list):
                         k_list=k_list, fcd_seeds=2)
 
 
-def test_victim_free_method_never_loads_the_victim_and_pool_is_reused(tmp_path, attacker_dir, caplog):
+def test_victim_free_method_never_loads_the_victim_and_an_interrupted_run_reuses_its_pool(tmp_path, attacker_dir,
+                                                                                         caplog):
     run = tmp_path / "run"
     base = {"out": str(run), "aux": str(attacker_dir / "aux.smi"), "vocab": str(attacker_dir / "vocab"),
             "k": 10, "seed": 1, "workers": 1}
     first = run_extract(ExtractConfig(**base, method="prior_freq", victim=str(tmp_path / "missing.pt")))
     assert first["queries"] == 0 and first["victim"] is None
+    (run / "extract.json").unlink()  # interrupted after the pool was written
     caplog.set_level("INFO")
-    second = run_extract(ExtractConfig(**base, method="qed"))
+    again = run_extract(ExtractConfig(**base, method="prior_freq"))
     assert "reusing the pool" in caplog.text
-    assert second["pool"]["sha256"] == first["pool"]["sha256"]
+    assert again["pool"]["sha256"] == first["pool"]["sha256"]
     with pytest.raises(MolleakError, match="needs a victim|pass --victim"):
         run_extract(ExtractConfig(**base, method="eq1"))
 

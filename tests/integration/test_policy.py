@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from molleak.attack.run import ExtractConfig, run_extract
 from molleak.candidates.vocab import mine_vocabulary
 from molleak.data.smiles_io import read_smiles
 from molleak.errors import MolleakError
-from molleak.extract import ExtractConfig, run_extract
 from molleak.models.victim import Victim
 
 OPTS = {"batch": 16, "hidden": 16, "layers": 2, "adapter_steps": 50}

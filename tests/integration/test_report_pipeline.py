@@ -15,10 +15,10 @@ from molleak.evaluate.report import SECTION_IDS, _precision_series, build_report
 
 @pytest.fixture(scope="module")
 def pipeline_dir(tmp_path_factory, tiny_tier, tiny_victim) -> Path:
+    from molleak.attack.run import ExtractConfig, run_extract
     from molleak.candidates.vocab import mine_vocabulary
     from molleak.data.smiles_io import read_smiles
     from molleak.evaluate.evaluate import evaluate_run
-    from molleak.extract import ExtractConfig, run_extract
 
     root = tmp_path_factory.mktemp("pipeline")
     attacker = root / "attacker"

@@ -29,7 +29,7 @@ def write_run(out: Path, *, method: str, victim: str | None, seed: int, k: int =
               steps: int = 1, pool_sha: str = "pool0") -> Path:
     """Write a run directory as `molleak extract` (+ `molleak evaluate`) lays it out, scores drawn by `seed`."""
     from molleak.evaluate.metrics import pool_metrics
-    from molleak.scoring.base import rank_order
+    from molleak.ranking import rank_order
 
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from molleak.evaluate.attribution import (
     tpr_at_fpr,
 )
 from molleak.evaluate.metrics import wilson_interval
-from molleak.scoring.base import roc_auc
+from molleak.ranking import roc_auc
 
 
 def _labels(n: int = 2000, seed: int = 1):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from molleak.chem import canonical_smiles
-from molleak.errors import MolleakError
-from molleak.evaluate.membership import (
+from molleak.attack.membership import (
     STATISTICS,
     draw_neighbours,
     embedding_norm,
@@ -16,6 +14,8 @@ from molleak.evaluate.membership import (
     membership_scores,
     sharpness,
 )
+from molleak.chem import canonical_smiles
+from molleak.errors import MolleakError
 
 
 class CountingVictim:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from molleak.evaluate.metrics import pool_metrics, precision_at_k, tpr_at_fpr, wilson_interval
-from molleak.scoring.base import roc_auc
+from molleak.ranking import roc_auc
 
 
 def test_wilson_interval_known_values():

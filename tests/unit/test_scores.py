@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from molleak.attack.context import AttackContext
+from molleak.attack.methods import rank_pool
+from molleak.attack.scoring.adapter import adapter_loss, fit_adapter
+from molleak.attack.scoring.base import StepTable, build_score, molecule_max
+from molleak.attack.scoring.eq1 import SWEEP, eq1_step_scores
 from molleak.candidates.pool import CandidateRecord, Step
 from molleak.errors import MolleakError
-from molleak.extract import AttackContext, rank_pool
-from molleak.scoring.adapter import adapter_loss, fit_adapter
-from molleak.scoring.base import StepTable, build_score, molecule_max, rank_order
-from molleak.scoring.eq1 import SWEEP, eq1_step_scores
+from molleak.ranking import rank_order
 
 
 class TableVictim:
@@ -229,7 +231,7 @@ def test_unknown_score_and_bad_options_are_one_line_errors():
 
 
 def test_calibrated_needs_a_recipe_or_a_shadow():
-    from molleak.scoring.calibrated import shadow_config
+    from molleak.attack.scoring.calibrated import shadow_config
 
     with pytest.raises(MolleakError, match="shadow"):
         shadow_config({"strategy": "imported"}, seed=0)
@@ -274,7 +276,7 @@ def test_membership_score_ranks_what_the_victim_inflates_over_its_shadow(tiny_vi
 
 
 def test_adapter_indexed_forward_is_the_gathered_forward():
-    from molleak.scoring.adapter import Adapter
+    from molleak.attack.scoring.adapter import Adapter
 
     torch.manual_seed(0)
     model = Adapter(12, 5)

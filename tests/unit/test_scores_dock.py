@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.dock, pytest.mark.skipif(not PARP1.is_file(), reason="
 
 def test_ligand_preparation_gives_pdbqt():
     pytest.importorskip("meeko")
-    from molleak.scoring.dock import ligand_pdbqt
+    from molleak.attack.scoring.dock import ligand_pdbqt
 
     text = ligand_pdbqt("Oc1ccccc1", seed=0)
     assert "ROOT" in text and "ATOM" in text
@@ -27,8 +27,8 @@ def test_ligand_preparation_gives_pdbqt():
 
 def test_dock_one_small_ligand_in_a_tiny_box_records_failures_and_caches(tmp_path, monkeypatch):
     pytest.importorskip("vina")
-    from molleak.scoring import dock
-    from molleak.scoring.dock import BOXES, DockSettings, dock_smiles
+    from molleak.attack.scoring import dock
+    from molleak.attack.scoring.dock import BOXES, DockSettings, dock_smiles
 
     center = BOXES["parp1"][0]
     settings = DockSettings(str(PARP1), center, (10.0, 10.0, 10.0), exhaustiveness=1, seed=0)
@@ -47,7 +47,7 @@ def test_dock_one_small_ligand_in_a_tiny_box_records_failures_and_caches(tmp_pat
 
 def test_dock_timeout_is_recorded_not_fatal(tmp_path):
     pytest.importorskip("vina")
-    from molleak.scoring.dock import BOXES, DockSettings, dock_smiles
+    from molleak.attack.scoring.dock import BOXES, DockSettings, dock_smiles
 
     settings = DockSettings(str(PARP1), BOXES["parp1"][0], (8.0, 8.0, 8.0), exhaustiveness=8, seed=0)
     energies, failures = dock_smiles(["CCCCCCCCCCCCCCCCCCCCO"], settings, workers=1, timeout=0.01)
@@ -55,7 +55,7 @@ def test_dock_timeout_is_recorded_not_fatal(tmp_path):
 
 
 def test_dock_score_options_are_checked():
-    from molleak.scoring.base import build_score
+    from molleak.attack.scoring.base import build_score
 
     with pytest.raises(MolleakError, match="unknown target"):
         build_score("dock", {"target": "xyz"})

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from molleak.attack.search.agent import Archive, FunctionReward, PolicySearch, SearchConfig
+from molleak.attack.search.env import ActionSpace, AssemblyEnv
+from molleak.attack.search.policy import StateBatch
 from molleak.candidates.assemble import apply_actions, finalize
-from molleak.search.agent import Archive, FunctionReward, PolicySearch, SearchConfig
-from molleak.search.env import ActionSpace, AssemblyEnv
-from molleak.search.policy import StateBatch
 
 TEMPLATES = ["*c1ccc(*)cc1", "*C1CCN(*)CC1", "*c1ccncc1", "*c1ccc2[nH]ccc2c1"]
 MOTIFS = ["Cl[*:1]", "C[*:1]", "O[*:1]", "N[*:1]", "O=C([*:1])[*:2]", "c1cc([*:1])sc1[*:2]", "F[*:1]", "CC([*:1])[*:2]"]
@@ -54,7 +54,7 @@ def test_episode_ends_when_no_point_is_open(space):
 
 
 def test_policy_masks_only_valid_actions(space):
-    from molleak.search.policy import PolicyNet
+    from molleak.attack.search.policy import PolicyNet
 
     torch.manual_seed(0)
     net = PolicyNet(space, hidden=16, layers=2, max_steps=2)

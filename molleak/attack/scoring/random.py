@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from molleak.scoring.base import SCORES, Score, ScoreResult
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 
 @SCORES.register("random")

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult
+from molleak.attack.scoring.mlp import fit_predict_proba
 from molleak.chem import rdkit_quiet, to_mol
-from molleak.scoring.base import SCORES, Score, ScoreResult
-from molleak.scoring.mlp import fit_predict_proba
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 
 def morgan_matrix(smiles: list[str], radius: int = 2, n_bits: int = 2048) -> np.ndarray:

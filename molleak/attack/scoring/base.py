@@ -2,7 +2,7 @@
 
 A score ranks the molecules of a candidate pool. It is a class registered in `SCORES` by name,
 built from keyword options (`SCORES.get("eq1")(alpha=0.5)`), and called on an `AttackContext`
-(see `molleak.extract`), which lazily provides the pool, the attacker's weak labels (the pool
+(see `molleak.attack.run`), which lazily provides the pool, the attacker's weak labels (the pool
 labelled against the auxiliary set only) and the victim.
 
 Several pool records may share a molecule (one canonical SMILES reached by different
@@ -25,8 +25,8 @@ import numpy as np
 from molleak.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
+    from molleak.attack.context import AttackContext
     from molleak.candidates.pool import CandidateRecord
-    from molleak.extract import AttackContext
     from molleak.models.victim import Victim
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,11 @@ SCORES: Registry[type[Score]] = Registry("score")
 
 def load_scores() -> Registry[type[Score]]:
     """Import every module of this package so each score registers itself."""
-    import molleak.scoring as pkg
+    import molleak.attack.scoring as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name != "base":
-            importlib.import_module(f"molleak.scoring.{info.name}")
+            importlib.import_module(f"molleak.attack.scoring.{info.name}")
     return SCORES
 
 
@@ -88,19 +88,6 @@ def build_score(name: str, options: dict[str, Any] | None = None) -> Score:
         return cls(**(options or {}))
     except TypeError as exc:
         raise MolleakError(f"bad options for score {name}: {exc}") from None
-
-
-def rank_order(values: np.ndarray, seed: int) -> np.ndarray:
-    """Indices of the finite values, best first; ties broken at random with `seed`.
-
-    This is the one ranking rule: extraction writes its top-K with it and evaluation recomputes
-    precision@K with it, so both see the same order.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    tiebreak = np.random.default_rng(seed).random(len(values))
-    finite = np.flatnonzero(np.isfinite(values))
-    order = np.lexsort((tiebreak[finite], -values[finite]))
-    return finite[order]
 
 
 def molecule_max(record_values: np.ndarray, record_molecule: np.ndarray, n_molecules: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,25 +173,6 @@ def cosine(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     num = np.sum(a * b, axis=1)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return num / np.maximum(den, eps)
-
-
-def roc_auc(labels: np.ndarray, values: np.ndarray) -> float:
-    """ROC-AUC of `values` for binary `labels` over finite values (NaN when one class is missing).
-
-    The Mann-Whitney form with average ranks for ties (equal to scikit-learn's `roc_auc_score`),
-    in NumPy because the adapter calls it at every training step.
-    """
-    labels, values = np.asarray(labels, dtype=bool), np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(values)
-    labels, values = labels[ok], values[ok]
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based, ties share their mean rank
-    rank_sum = average_rank[inverse][labels].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def heldout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

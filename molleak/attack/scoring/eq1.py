@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult, cosine, molecule_max
 from molleak.errors import MolleakError
-from molleak.scoring.base import SCORES, Score, ScoreResult, cosine, molecule_max, roc_auc
+from molleak.ranking import roc_auc
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 log = logging.getLogger(__name__)
 

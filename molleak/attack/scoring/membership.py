@@ -4,7 +4,7 @@ victim finds each whole molecule.
 The paper's score asks "does this candidate look like the aux set through the victim's eyes?",
 which a model that never saw the private set answers as well (BENCHMARKS.md, attribution). This score
 asks the membership question instead, per candidate, with the statistic of
-`molleak.evaluate.membership` (default `norm`: contrastive training grows the embedding norm of
+`molleak.attack.membership` (default `norm`: contrastive training grows the embedding norm of
 what it saw often) calibrated by a shadow encoder that never saw the private set:
 
     score(x) = statistic(victim, x) - statistic(shadow, x)
@@ -18,11 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult
 from molleak.errors import MolleakError
-from molleak.scoring.base import SCORES, Score, ScoreResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 
 @SCORES.register("membership")
@@ -30,7 +30,7 @@ class MembershipScore(Score):
     """Calibrated membership statistic of each candidate molecule (one batched query per model).
 
     Args:
-        statistic: a name from `molleak.evaluate.membership.STATISTICS`.
+        statistic: a name from `molleak.attack.membership.STATISTICS`.
         shadow: a checkpoint to calibrate with (default: pre-train the victim's recipe on the aux set).
         epochs: the default shadow's epochs (default: the victim's).
         n_neighbours: one-edit neighbours per molecule, for statistics that need them.
@@ -40,15 +40,15 @@ class MembershipScore(Score):
 
     def __init__(self, statistic: str = "norm", shadow: str | None = None, epochs: int | None = None,
                  n_neighbours: int = 8):
-        from molleak.evaluate.membership import statistic_fn
+        from molleak.attack.membership import statistic_fn
 
         statistic_fn(statistic)  # unknown name: one clear error before any work
         self.statistic, self.shadow, self.epochs, self.n_neighbours = statistic, shadow, epochs, int(n_neighbours)
 
     def __call__(self, ctx: AttackContext) -> ScoreResult:
-        from molleak.evaluate.membership import membership_scores
+        from molleak.attack.membership import membership_scores
+        from molleak.attack.scoring.calibrated import train_shadow
         from molleak.models.victim import Victim
-        from molleak.scoring.calibrated import train_shadow
 
         if self.shadow is not None:
             shadow_path = Path(self.shadow)

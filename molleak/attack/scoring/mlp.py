@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult
 from molleak.errors import MolleakError
-from molleak.scoring.base import SCORES, Score, ScoreResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 
 def fit_predict_proba(model, x: np.ndarray, labels: np.ndarray, what: str) -> np.ndarray:

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult
 from molleak.errors import InputFileError, MolleakError
 from molleak.runs import sha256_file, write_atomic
-from molleak.scoring.base import SCORES, Score, ScoreResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 log = logging.getLogger(__name__)
 

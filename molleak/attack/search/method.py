@@ -1,9 +1,9 @@
-"""Extraction methods of the search package, registered in `molleak.extract.METHODS`.
+"""Extraction methods of the search package, registered in `molleak.attack.run.METHODS`.
 
 - `policy`: the Molecule Extraction Policy Network. A share of the query budget
   (`adapter_fraction`) goes to uniformly random episodes; their molecules are labelled against
   the auxiliary set only (the attacker's weak labels) and the learned adapter score is trained on
-  them (held-out early stopping, as `molleak.scoring.adapter`); the rest of the budget goes to the
+  them (held-out early stopping, as `molleak.attack.scoring.adapter`); the rest of the budget goes to the
   actor-critic search whose reward is the adapter score of each finished molecule (sum over its
   steps). Every molecule generated goes to the archive; the top-K comes from it. The adapter is
   refitted on every molecule generated so far (aux labels, no extra victim query) whenever their
@@ -36,14 +36,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from molleak.attack.context import AttackContext
+from molleak.attack.methods import MethodOutput, rank_pool, register_method
+from molleak.attack.scoring.adapter import Adapter, fit_adapter
+from molleak.attack.scoring.base import StepTable, heavy_atoms
+from molleak.attack.search.agent import Archive, PolicySearch, Reward, SearchConfig, curve_tsv, provenance
+from molleak.attack.search.env import ActionSpace, Episode
 from molleak.candidates.pool import CandidateRecord
 from molleak.errors import MolleakError
-from molleak.extract import METHODS, AttackContext, MethodOutput, rank_pool
 from molleak.runs import torch_threads, write_atomic
-from molleak.scoring.adapter import Adapter, fit_adapter
-from molleak.scoring.base import StepTable, heavy_atoms
-from molleak.search.agent import Archive, PolicySearch, Reward, SearchConfig, curve_tsv, provenance
-from molleak.search.env import ActionSpace, Episode
 
 if TYPE_CHECKING:  # pragma: no cover
     from molleak.models.victim import Victim
@@ -136,7 +137,7 @@ def fit_step_adapter(records: list[CandidateRecord], labels: dict[str, bool], em
                      seed: int, *, out_dim: int = 100, steps: int = 200, lr: float = 1e-3,
                      weight_decay: float = 5e-4, heldout: float = 0.2,
                      patience: int = 50) -> tuple[Adapter, dict, np.ndarray]:
-    """Train the adapter of `molleak.scoring.adapter` on generated episodes; the model, info, record scores.
+    """Train the adapter of `molleak.attack.scoring.adapter` on generated episodes; the model, info, record scores.
 
     The search scores molecules it has not generated yet, so it keeps the trained model; the
     per-record scores (sum over steps) rescore the archive after a refit.
@@ -408,7 +409,6 @@ def _adapter_budget(ctx: AttackContext, options: dict[str, Any]) -> MethodOutput
     return out
 
 
-for _name, _fn, _uses in (("policy", _policy, True), ("random-search", _random_search, True),
-                          ("adapter-budget", _adapter_budget, True)):
-    _fn.uses_victim = _uses  # type: ignore[attr-defined]
-    METHODS.register(_name)(_fn)
+register_method("policy", candidates="vocabulary")(_policy)
+register_method("random-search", candidates="vocabulary")(_random_search)
+register_method("adapter-budget")(_adapter_budget)

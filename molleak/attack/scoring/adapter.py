@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult, StepTable, heldout_split, molecule_max
 from molleak.errors import MolleakError
+from molleak.ranking import roc_auc
 from molleak.runs import torch_threads
-from molleak.scoring.base import SCORES, Score, ScoreResult, StepTable, heldout_split, molecule_max, roc_auc
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from molleak.attack.search.env import ActionSpace, AssemblyEnv, Episode
+from molleak.attack.search.policy import PolicyNet, StateBatch
 from molleak.errors import MolleakError
 from molleak.runs import torch_threads
-from molleak.search.env import ActionSpace, AssemblyEnv, Episode
-from molleak.search.policy import PolicyNet, StateBatch
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from rdkit import Chem
 from torch import nn
 from torch_geometric.nn import GINConv, global_mean_pool
 
+from molleak.attack.search.env import ActionSpace, Episode
 from molleak.candidates.assemble import open_points
-from molleak.search.env import ActionSpace, Episode
 
 _ELEMENTS = (0, 6, 7, 8, 9, 15, 16, 17, 35, 53)  # dummy, C N O F P S Cl Br I; anything else: "other"
 _ELEMENT_INDEX = {z: k for k, z in enumerate(_ELEMENTS)}

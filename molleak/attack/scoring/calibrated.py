@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from molleak.attack.scoring.adapter import fit_adapter
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult, molecule_max
 from molleak.errors import MolleakError
-from molleak.scoring.adapter import fit_adapter
-from molleak.scoring.base import SCORES, Score, ScoreResult, molecule_max
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class CalibratedScore(Score):
                            "patience": int(patience)}
 
     def __call__(self, ctx: AttackContext) -> ScoreResult:
+        from molleak.attack.scoring.priors import prior_fp_values
         from molleak.models.victim import Victim
-        from molleak.scoring.priors import prior_fp_values
 
         if self.shadow is not None:
             shadow_path = Path(self.shadow)

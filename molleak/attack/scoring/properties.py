@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from molleak.attack.scoring.base import SCORES, Score, ScoreResult
 from molleak.chem import rdkit_quiet, to_mol
-from molleak.scoring.base import SCORES, Score, ScoreResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.extract import AttackContext
+    from molleak.attack.context import AttackContext
 
 
 @functools.lru_cache(maxsize=1)
