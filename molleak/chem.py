@@ -64,7 +64,7 @@ def to_mol(smiles: str) -> Chem.Mol | None:
 
 
 def canonical_smiles(smiles: str) -> str | None:
-    """Canonical isomeric SMILES of a SMILES string, or None if it does not parse."""
+    """Canonical isomeric SMILES of a SMILES string, or None if it does not parse (or is oversized)."""
     mol = to_mol(smiles)
     if mol is None:
         return None

@@ -23,17 +23,17 @@ class _Strict(BaseModel):
 
 class DataConfig(_Strict):
     tier: Literal["tiny", "small", "standard", "full"] = "small"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
 
 
 class VictimConfig(_Strict):
     strategy: str = "attrmask"
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(256, ge=2)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
     layers: int = Field(5, ge=1)
     emb_dim: int = Field(300, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     reference: bool = True  # also pre-train the same recipe on reference.smi (the leakage control)
 
 
@@ -49,7 +49,7 @@ class AttackConfig(_Strict):
     two_step_methods: list[str] = ["policy", "adapter-budget", "random-search"]
     budget: int = Field(4000, ge=1, description="victim queries per two-step method")
     k: int = Field(200, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
 
 
 class AuditConfig(_Strict):
@@ -65,9 +65,17 @@ def load_config(path: str | Path | None = None) -> AuditConfig:
         where = "molleak/configs/demo.toml"
     else:
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise InputFileError(f"config file not found: {p}")
-        text, where = p.read_text(), str(p)
+        if not p.is_file():
+            raise InputFileError(f"config {p} is not a file")
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputFileError(f"config {p} is not UTF-8 text (a binary file?)") from None
+        except OSError as exc:
+            raise InputFileError(f"config {p} cannot be read ({exc.strerror or exc})") from None
+        where = str(p)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -1,7 +1,7 @@
 """Continue a victim's pre-training for more epochs with its own recipe (does longer pre-training help?).
 
 Loads the victim's encoder, rebuilds its recipe from the checkpoint's provenance
-(`molleak.leakage.recipe_of`), and trains `--epochs` more epochs on a SMILES file with a fresh
+(`molleak.plans.leakage.recipe_of`), and trains `--epochs` more epochs on a SMILES file with a fresh
 optimiser and `--seed`, writing a new checkpoint. Not for Mole-BERT (its tokenizer phase is not in
 the encoder checkpoint) or the regression victim.
 
@@ -18,8 +18,8 @@ from dataclasses import replace
 import torch
 
 from molleak.data.smiles_io import read_smiles
-from molleak.leakage import recipe_of
 from molleak.models.checkpoint import load_encoder
+from molleak.plans.leakage import recipe_of
 from molleak.pretrain.trainer import pretrain
 
 

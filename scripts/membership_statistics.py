@@ -25,8 +25,8 @@ import torch
 from molleak.attack.membership import STATISTICS
 from molleak.data.smiles_io import read_smiles
 from molleak.evaluate.membership import membership_audit
-from molleak.leakage import plant_canaries, train_victim
 from molleak.models.victim import Victim
+from molleak.plans.leakage import plant_canaries, train_victim
 from molleak.pretrain.trainer import PretrainConfig
 
 

@@ -14,7 +14,7 @@ import os
 import time
 
 from molleak.cli.leakage import int_list
-from molleak.leakage import run_canary
+from molleak.plans.leakage import run_canary
 
 
 def main() -> None:

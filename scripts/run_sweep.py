@@ -16,7 +16,7 @@ import time
 
 from molleak.attack.membership import DEFAULT_STATISTIC, STATISTICS
 from molleak.cli.leakage import cell_list, int_list
-from molleak.leakage import run_sweep
+from molleak.plans.leakage import run_sweep
 
 
 def main() -> None:

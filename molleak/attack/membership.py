@@ -178,7 +178,7 @@ def embedding_norm(victim, hoods: Neighbourhoods) -> np.ndarray:
 
 
 #: membership statistics by name: (victim, neighbourhoods) -> per-molecule value, higher = member.
-#: The canary control (`molleak.leakage.run_canary`, BENCHMARKS.md) measures which has power on
+#: The canary control (`molleak.plans.leakage.run_canary`, BENCHMARKS.md) measures which has power on
 #: which kind of victim; `norm` is the default because it is the one that showed it there.
 STATISTICS = {"norm": embedding_norm, "invariance": invariance, "sharpness": sharpness}
 #: statistics that need no neighbours (no edits drawn, no neighbour queries)

@@ -6,8 +6,8 @@ import argparse
 import logging
 import time
 
-from molleak.audit import format_table, run_audit
 from molleak.config import load_config
+from molleak.plans.audit import format_table, run_audit
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ def _names(text: str) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from molleak.bench.suites import SUITES
+    from molleak.plans.bench.suites import SUITES
 
     p = sub.add_parser(
         "bench", help="run a benchmark suite (the paper's tables, with controls)",
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, help="pre-training epochs of every victim")
     p.add_argument("--receptors", help="directory holding fa7.pdbqt, parp1.pdbqt, 5ht1b.pdbqt (dock cells are "
                                        "skipped without it)")
-    p.add_argument("--config", help="a JSON file of bench settings (see molleak.bench.suites.BenchConfig)")
+    p.add_argument("--config", help="a JSON file of bench settings (see molleak.plans.bench.suites.BenchConfig)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
                    help="one bench setting, repeatable, value read as JSON when it parses "
                         "(e.g. two_step_templates=3, encoder_config='{\"num_layers\": 3, \"emb_dim\": 64}')")
@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace):
     """The BenchConfig from --config, then the named flags, then --set overrides."""
-    from molleak.bench.suites import BenchConfig
     from molleak.cli.extract import parse_options
+    from molleak.plans.bench.suites import BenchConfig
 
     values: dict = {}
     if args.config:
@@ -64,7 +64,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from molleak.bench.runner import run_bench
+    from molleak.plans.bench.runner import run_bench
 
     config = build_config(args)
     summary = run_bench(args.suite, args.out, config, n_boot=args.bootstrap)

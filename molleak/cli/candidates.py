@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from molleak.cli.common import positive_int
+from molleak.cli.common import output_file, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, choices=(1, 2), default=1, help="motifs per candidate (default: 1)")
     p.add_argument("--templates", type=int, nargs="+", metavar="IDX", default=None,
                    help="template indices to enumerate (default: all)")
-    p.add_argument("--out", required=True, help="pool file to write (.tsv or .tsv.gz)")
+    p.add_argument("--out", required=True, type=output_file, help="pool file to write (.tsv or .tsv.gz)")
     p.add_argument("--first-record-only", action="store_true",
                    help="keep only the first record of each molecule (default: every record)")
     p.add_argument("--verify", action="store_true",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from molleak.cli.common import add_seed
+from molleak.cli.common import add_seed, output_dir
 from molleak.data.splits import TIERS, prepare_tier
 from molleak.runs import resolve_seed
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     prep.add_argument("--tier", choices=sorted(TIERS), default="tiny", help="size tier (default: tiny)")
     add_seed(prep)
-    prep.add_argument("--out", required=True, help="output directory")
+    prep.add_argument("--out", required=True, type=output_dir, help="output directory")
     prep.set_defaults(func=run_prepare)
 
 

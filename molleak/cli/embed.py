@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from molleak.cli.common import positive_int
+from molleak.cli.common import output_file, positive_int
 from molleak.data.smiles_io import read_smiles
 from molleak.models.victim import Victim
 from molleak.runs import write_atomic
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Embed a SMILES file with a victim checkpoint; writes a .npy array.")
     p.add_argument("--victim", required=True, help="victim checkpoint (molleak or pretrain-gnns state_dict)")
     p.add_argument("--smiles", required=True, help="SMILES file")
-    p.add_argument("--out", required=True, help="output .npy file (rows follow the file's unique valid SMILES)")
+    p.add_argument("--out", required=True, type=output_file, help="output .npy file (rows follow the file's unique valid SMILES)")
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.set_defaults(func=run)
 

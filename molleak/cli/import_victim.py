@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from molleak.cli.common import output_file
 from molleak.errors import CheckpointError
 from molleak.models.checkpoint import FORMAT, load_encoder, read_checkpoint_file, save_checkpoint
 from molleak.runs import package_versions, sha256_file
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "as a molleak victim checkpoint that records where it came from.",
     )
     p.add_argument("source", help="the pretrain-gnns .pth file (a state_dict; a `gnn.` prefix is stripped)")
-    p.add_argument("--out", required=True, help="victim checkpoint to write (e.g. zoo/contextpred_published.pt)")
+    p.add_argument("--out", required=True, type=output_file, help="victim checkpoint to write (e.g. zoo/contextpred_published.pt)")
     p.add_argument("--strategy", default="imported", help="the pre-training strategy the publisher used")
     p.add_argument("--training-set", default="unknown",
                    help="what the publisher trained on (free text, recorded in the provenance)")

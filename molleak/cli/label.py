@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from molleak.cli.common import positive_int
+from molleak.cli.common import output_file, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--candidates", required=True, help="a pool file (.tsv/.tsv.gz) or a SMILES file")
     p.add_argument("--bank", required=True, help="SMILES file of the bank molecules")
-    p.add_argument("--out", required=True, help="labels TSV to write (smiles, substructure, exact, count)")
+    p.add_argument("--out", required=True, type=output_file, help="labels TSV to write (smiles, substructure, exact, count)")
     p.add_argument("--no-counts", action="store_true",
                    help="stop at the first matching bank molecule (faster; count is written as -1)")
     p.add_argument("--cache-dir", default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from molleak.cli.common import add_seed, positive_int
+from molleak.cli.common import add_seed, output_file, positive_float, positive_int
 from molleak.data.smiles_io import read_smiles
 from molleak.pretrain.base import load_strategies
 from molleak.pretrain.trainer import PretrainConfig, pretrain
@@ -22,10 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="a tier directory from `molleak data prepare` (trains on its private.smi)")
     src.add_argument("--smiles", help="a SMILES file to train on")
-    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. victim.pt)")
+    p.add_argument("--out", required=True, type=output_file, help="checkpoint file to write (e.g. victim.pt)")
     p.add_argument("--epochs", type=positive_int, default=3)
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--emb-dim", type=positive_int, default=300)
     p.add_argument("--layers", type=positive_int, default=5)
     add_seed(p)

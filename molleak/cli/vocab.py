@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from molleak.cli.common import positive_int
+from molleak.cli.common import output_dir, positive_int
 from molleak.data.smiles_io import read_smiles
 
 
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "private set); writes templates.smi, motifs.smi and vocab.json into --out.",
     )
     p.add_argument("--aux", required=True, help="auxiliary SMILES file")
-    p.add_argument("--out", required=True, help="vocabulary directory to write")
+    p.add_argument("--out", required=True, type=output_dir, help="vocabulary directory to write")
     p.add_argument("--templates", type=positive_int, default=84, help="templates to keep (default: 84)")
     p.add_argument("--motifs", type=positive_int, default=91, help="motifs to keep (default: 91)")
     p.add_argument("--min-points", type=positive_int, default=1, help="fewest template points (default: 1)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from molleak.cli.common import positive_int
+from molleak.cli.common import output_dir, positive_int, seed_int
 from molleak.runs import resolve_seed, seed_everything
 
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "skipped; a half-built one resumes.",
     )
     p.add_argument("--data", required=True, help="a tier directory from `molleak data prepare`")
-    p.add_argument("--out", required=True, help="zoo directory")
+    p.add_argument("--out", required=True, type=output_dir, help="zoo directory")
     p.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
                    help=f"victims to build (default: all: {' '.join(ZOO_VICTIMS)})")
     p.add_argument("--epochs", type=positive_int, default=None,
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grover-hidden", type=positive_int, default=None, help="GROVER width per view")
     p.add_argument("--finetune-epochs", type=positive_int, default=FINETUNE_EPOCHS)
     p.add_argument("--regression-base", default="attrmask", help="strategy fine-tuned into the regression victim")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0, so reruns skip built victims)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0, so reruns skip built victims)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="torch intra-op threads (1 is much faster on a machine shared with other jobs)")
     p.add_argument("--workers", type=positive_int, default=1,

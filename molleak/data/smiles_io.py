@@ -41,9 +41,20 @@ class SmilesSet:
         )
 
 
-def _iter_tokens(path: Path):
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
+def _iter_tokens(path: Path, what: str):
+    """(line number, first token) of each SMILES line; InputFileError if the file is not UTF-8 text."""
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise InputFileError(f"{what} cannot be read ({exc.strerror or exc}): {path}") from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if b"\x00" in raw:
+                raise InputFileError(f"{what} {path} is not UTF-8 text (NUL byte on line {lineno}): a binary file?")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputFileError(f"{what} {path} is not UTF-8 text (line {lineno}): a binary file?") from None
             stripped = line.strip()
             if not stripped or stripped.startswith("#"):
                 continue
@@ -63,7 +74,9 @@ def read_smiles(path: str | os.PathLike, *, what: str = "SMILES file", canonical
             files molleak wrote itself, which are canonical already.
 
     Raises:
-        InputFileError: the file is missing, not a file, empty, or holds no valid molecule.
+        InputFileError: the file is missing, not a file, unreadable, not UTF-8 text (a binary file),
+            empty, or holds no valid molecule. SMILES over the size bounds of `molleak.chem.to_mol`
+            count as invalid.
     """
     p = Path(path)
     if not p.exists():
@@ -74,13 +87,13 @@ def read_smiles(path: str | os.PathLike, *, what: str = "SMILES file", canonical
     seen: set[str] = set()
     n_lines = n_invalid = n_dup = 0
     invalid: list[tuple[int, str]] = []
-    for lineno, token in _iter_tokens(p):
+    for lineno, token in _iter_tokens(p, what):
         n_lines += 1
         smi = canonical_smiles(token) if canonicalize else token
         if smi is None:
             n_invalid += 1
             if len(invalid) < 5:
-                invalid.append((lineno, token))
+                invalid.append((lineno, token if len(token) <= 80 else token[:77] + "..."))
             continue
         if smi in seen:
             n_dup += 1

@@ -60,11 +60,11 @@ RUN_MARKERS = ("extract.json", "scores.tsv", "topk.tsv", "results.json")
 LABEL_FILES = ("labels.tsv", "labels.tsv.gz", "topk_labels.tsv")
 # curve.tsv is molleak.attack.search.method.CURVE_FILE (not imported: that module loads torch)
 CURVE_FILES = ("curve.tsv", "learning_curve.tsv", "learning_curve.csv", "learning_curve.json")
-# attribution.json: an attribution report; leakage/canary/sweep.json: `molleak leakage` (molleak.leakage)
+# attribution.json: an attribution report; leakage/canary/sweep.json: `molleak leakage` (molleak.plans.leakage)
 ATTRIBUTION_FILES = ("attribution.json", "leakage.json", "canary.json", "sweep.json")
 TABLE_FILES = ("table.json", "table.md")
 KINDS = ("substructure", "exact")
-# molleak.bench: each cell's bench_cell.json names its victim and role; skipped.json why it did not run
+# molleak.plans.bench: each cell's bench_cell.json names its victim and role; skipped.json why it did not run
 BENCH_CELL_FILE, BENCH_SKIPPED_FILE = "bench_cell.json", "skipped.json"
 BENCH_ROLES = {"victim": "victim", "reference": "reference victim", "untrained": "random-init victim"}
 VICTIM_FREE_METHODS = {"random", "qed", "sa", "dock"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,12 +46,31 @@ class PretrainConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise MolleakError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 2:
-            raise MolleakError(f"batch size must be at least 2, got {self.batch_size}")
-        if self.lr <= 0:
-            raise MolleakError(f"learning rate must be positive, got {self.lr}")
+        def integer(name: str, low: int, high: int | None = None) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise MolleakError(f"pre-training config: {name} must be an integer, got {value!r}")
+            if value < low or (high is not None and value > high):
+                bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+                raise MolleakError(f"pre-training config: {name} must be {bound}, got {value}")
+
+        def number(name: str, *, positive: bool) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise MolleakError(f"pre-training config: {name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise MolleakError(f"pre-training config: {name} must be a finite number, got {value}")
+            if (value <= 0) if positive else (value < 0):
+                word = "positive" if positive else "non-negative"
+                raise MolleakError(f"pre-training config: {name} must be {word}, got {value}")
+
+        integer("epochs", 1)
+        integer("batch_size", 2)
+        integer("seed", 0, 2**32 - 1)  # NumPy's legacy seeding takes 0 .. 2**32 - 1
+        number("lr", positive=True)
+        number("weight_decay", positive=False)
+        if not isinstance(self.encoder_config, dict) or not isinstance(self.hparams, dict):
+            raise MolleakError("pre-training config: encoder_config and hparams must be tables of settings")
 
 
 def build_strategy(config: PretrainConfig, encoder: GraphEncoder | None = None) -> PretrainStrategy:

@@ -43,9 +43,9 @@ def test_data_dir_without_private_set(tmp_path, capsys):
 
 
 def test_config_file_and_overrides_are_recorded(tmp_path):
-    from molleak.bench.suites import BenchConfig
     from molleak.cli.bench import build_config
     from molleak.cli.main import build_parser
+    from molleak.plans.bench.suites import BenchConfig
 
     cfg = tmp_path / "bench.json"
     cfg.write_text(json.dumps({"k": 100, "policy_budget": 900}))

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from molleak.bench.aggregate import bootstrap_ci
 from molleak.cli.main import main
+from molleak.plans.bench.aggregate import bootstrap_ci
 
 
 def mini_tier(tiny_tier: Path, out: Path, n_private: int = 300) -> Path:
@@ -80,9 +80,9 @@ def test_bench_table1_tiny_runs_resumes_and_aggregates(tiny_tier, tmp_path, caps
 
 
 def test_bench_refuses_a_changed_config(tmp_path):
-    from molleak.bench.runner import _check_config
-    from molleak.bench.suites import BenchConfig
     from molleak.errors import MolleakError
+    from molleak.plans.bench.runner import _check_config
+    from molleak.plans.bench.suites import BenchConfig
 
     (tmp_path / "config.json").write_text(json.dumps({"bench": BenchConfig().to_dict()}))
     _check_config(tmp_path, BenchConfig())
@@ -98,9 +98,9 @@ def test_bench_refuses_a_changed_config(tmp_path):
 
 
 def test_a_bench_on_a_data_directory_records_that_directory_s_tier(tmp_path):
-    from molleak.bench.runner import _check_config, with_data_tier
-    from molleak.bench.suites import BenchConfig
     from molleak.errors import MolleakError
+    from molleak.plans.bench.runner import _check_config, with_data_tier
+    from molleak.plans.bench.suites import BenchConfig
 
     data = tmp_path / "data"
     data.mkdir()
@@ -124,9 +124,9 @@ def test_reference_victims_built_in_workers_equal_serial_ones(tiny_tier, tmp_pat
     # workers train with one torch thread; the serial build matches them bit for bit on one thread too
     import torch
 
-    from molleak.bench.runner import BenchPaths, _build_references
-    from molleak.bench.suites import BenchConfig
     from molleak.models.checkpoint import read_checkpoint_file
+    from molleak.plans.bench.runner import BenchPaths, _build_references
+    from molleak.plans.bench.suites import BenchConfig
     from molleak.pretrain.trainer import PretrainConfig, pretrain
 
     data = mini_tier(tiny_tier, tmp_path / "data", n_private=40)

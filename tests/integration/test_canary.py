@@ -17,8 +17,8 @@ import numpy as np
 
 from molleak.chem import canonical_smiles
 from molleak.evaluate.membership import membership_audit
-from molleak.leakage import run_canary
 from molleak.models.victim import Victim
+from molleak.plans.leakage import run_canary
 
 
 class MemorisingVictim:
@@ -90,7 +90,7 @@ def test_canary_extraction_reports_recovery_when_the_attack_ranks_canaries_first
     """The recovery metrics on a constructed attack: it ranks the planted molecules first."""
     import molleak.attack.run as extract
     from molleak.attack.methods import MethodOutput
-    from molleak.leakage import canary_extraction
+    from molleak.plans.leakage import canary_extraction
 
     pool = moses_sample[:300]
     canaries, decoys = pool[10:30], pool[40:60]

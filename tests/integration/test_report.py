@@ -147,7 +147,7 @@ def test_tables_render_bench_and_run_intervals(audit_report, audit_dir):
     _, page = audit_report
     tables = " ".join(parse(page).text["tables"])
     # the aggregator's mean [interval] over the two seeds of the attack column, as table.md shows it
-    from molleak.bench.aggregate import fmt
+    from molleak.plans.bench.aggregate import fmt
 
     table = json.loads((audit_dir / "bench" / "table.json").read_text())
     attack = table["tables"]["table1"]["rows"][0]["columns"]["attack"]["metrics"]

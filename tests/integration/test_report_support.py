@@ -125,8 +125,8 @@ def write_leakage(out: Path) -> Path:
 
 def write_bench(bench: Path, seeds: int = 2) -> Path:
     """A bench directory as `molleak bench` lays it out: cells (run dirs + bench_cell.json), plan.json,
-    then `table.json` / `table.md` from the real aggregator (`molleak.bench.aggregate.aggregate`)."""
-    from molleak.bench.aggregate import aggregate
+    then `table.json` / `table.md` from the real aggregator (`molleak.plans.bench.aggregate.aggregate`)."""
+    from molleak.plans.bench.aggregate import aggregate
 
     specs = {"attack": ("adapter", "zoo_gin", "victim"), "reference": ("adapter", "zoo_gin", "reference"),
              "untrained": ("adapter", "zoo_gin", "untrained"), "prior": ("prior_fp", None, "victim")}
@@ -150,7 +150,7 @@ def write_bench(bench: Path, seeds: int = 2) -> Path:
 
 
 def write_audit_layout(root: Path) -> Path:
-    """The layout of `molleak.audit` (the demo): runs/one_step/<method>[@control], attribution.json, leakage/."""
+    """The layout of `molleak.plans.audit` (the demo): runs/one_step/<method>[@control], attribution.json, leakage/."""
     one = root / "runs" / "one_step"
     write_run(one / "adapter", method="adapter", victim=str(root / "models/victim.pt"), seed=0)
     write_run(one / "prior_fp", method="prior_fp", victim=None, seed=0, alpha=False)

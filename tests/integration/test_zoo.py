@@ -85,9 +85,9 @@ def test_parallel_workers_build_the_same_victims(tiny_data, tmp_path):
 
 
 def test_regression_victim_is_evaluated_against_pretraining_plus_finetuning(tiny_data, tmp_path):
-    from molleak.bench.runner import BenchPaths, training_set_file
-    from molleak.bench.suites import BenchConfig, CellSpec
     from molleak.errors import MolleakError
+    from molleak.plans.bench.runner import BenchPaths, training_set_file
+    from molleak.plans.bench.suites import BenchConfig, CellSpec
     from molleak.zoo import evaluation_training_set
 
     out = tmp_path / "bench" / "zoo"
@@ -112,8 +112,8 @@ def test_regression_victim_is_evaluated_against_pretraining_plus_finetuning(tiny
 def test_the_regression_victims_reference_is_its_fine_tune_on_the_base_reference(tiny_data, tmp_path, moses_sample):
     import torch
 
-    from molleak.bench.runner import BenchPaths, prepare_victims
-    from molleak.bench.suites import BenchConfig
+    from molleak.plans.bench.runner import BenchPaths, prepare_victims
+    from molleak.plans.bench.suites import BenchConfig
 
     write_smiles(tiny_data / "reference.smi", moses_sample[200:320])
     config = BenchConfig(data=str(tiny_data), victims=["regression"], epochs=1, finetune_epochs=1,

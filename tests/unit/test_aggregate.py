@@ -1,4 +1,4 @@
-"""molleak.bench.aggregate on hand-made cell results: means and bootstrap intervals recomputed by hand."""
+"""molleak.plans.bench.aggregate on hand-made cell results: means and bootstrap intervals recomputed by hand."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from molleak.bench.aggregate import aggregate, bootstrap_ci, fmt, summarize
 from molleak.errors import MolleakError
+from molleak.plans.bench.aggregate import aggregate, bootstrap_ci, fmt, summarize
 
 
 def _hand_quantile(sorted_values: list[float], q: float) -> float:

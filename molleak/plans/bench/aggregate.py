@@ -111,7 +111,7 @@ def aggregate(bench_dir: str | Path, *, n_boot: int = 1000, seed: int = 0, write
     """Summarise every suite of `plan.json`; writes `table.json` and `table.md` into the bench directory.
 
     Args:
-        bench_dir: a bench directory (`molleak.bench.runner.run_bench`).
+        bench_dir: a bench directory (`molleak.plans.bench.runner.run_bench`).
         n_boot: bootstrap resamples.
         seed: the bootstrap generator's seed (the same for every summary).
         write: write the two files.

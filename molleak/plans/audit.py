@@ -57,7 +57,7 @@ def _prepare_data(config: AuditConfig, out: Path) -> Path:
 
 def _build_models(config: AuditConfig, data: Path, out: Path, progress: bool) -> dict[str, Path]:
     from molleak.data.smiles_io import read_smiles
-    from molleak.leakage import build_reference_victim, build_untrained, train_victim
+    from molleak.plans.leakage import build_reference_victim, build_untrained, train_victim
     from molleak.pretrain.trainer import PretrainConfig
 
     v = config.victim
@@ -218,7 +218,7 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     attribution: dict[str, Any] = {}
     if "reference" in models:
         _stage("attribution: private-only test and membership")
-        from molleak.leakage import attribute_runs, run_leakage
+        from molleak.plans.leakage import attribute_runs, run_leakage
 
         for steps, method in (("one_step", "adapter"), ("two_step", "adapter-budget")):
             v, r = runs.get(f"{steps}/{method}"), runs.get(f"{steps}/{method}@reference")

@@ -7,7 +7,7 @@
 - `data/`: the tier (`molleak.data.splits.prepare_tier`), unless `config.data` names one.
 - `zoo/`: the victims (`molleak.zoo.build_zoo`, skipped when already built).
 - `models/<victim>.reference.pt`, `models/<victim>.untrained.pt`: the control victims
-  (`molleak.leakage.build_reference_victim`, `build_untrained`).
+  (`molleak.plans.leakage.build_reference_victim`, `build_untrained`).
 - `vocab/<aux>/`, `pools/<aux>-s<steps>.tsv.gz`: one vocabulary per aux set and one enumerated pool
   per (aux set, steps), shared by every pool-ranking cell (the policy assembles from the vocabulary).
 - `cells/<cell-id>/`: a normal extraction run directory (`molleak.attack.run`) with `results.json`
@@ -15,7 +15,7 @@
   `results.json` is not recomputed. A cell that cannot run (no receptor, no reference victim for
   this victim, a method error) gets `skipped.json` with the reason instead, retried on the next run.
 - `plan.json`: each suite's rows and the cell ids of their columns; `table.md`, `table.json`
-  (`molleak.bench.aggregate`).
+  (`molleak.plans.bench.aggregate`).
 
 The private set is read only by `evaluate_run` (molleak/evaluate); the attack runs never see it.
 """
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from molleak import rundir
-from molleak.bench.suites import BenchConfig, CellSpec, Row, suite_rows
 from molleak.errors import MolleakError
+from molleak.plans.bench.suites import BenchConfig, CellSpec, Row, suite_rows
 from molleak.runs import start_run, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
         out = paths.victim(victim, role)
         try:
             if role == "untrained":
-                from molleak.leakage import build_untrained
+                from molleak.plans.leakage import build_untrained
 
                 build_untrained(paths.victim(victim, "victim"), out)
             else:
@@ -170,7 +170,7 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
             if base not in names:
                 del unavailable[(base, "reference")]
             continue
-        from molleak.leakage import build_regression_reference
+        from molleak.plans.leakage import build_regression_reference
 
         try:
             build_regression_reference(paths.victim(victim, "victim"), paths.victim(base, "reference"),
@@ -193,7 +193,7 @@ def _regression_base(paths: BenchPaths, victim: str) -> str:
 def _build_reference(victim_path: Path, ref: Path, out: Path, threads: int | None) -> str | None:
     """One reference victim (in a worker process when `threads` is set); the error text if it failed."""
     from molleak.data.smiles_io import read_smiles
-    from molleak.leakage import build_reference_victim
+    from molleak.plans.leakage import build_reference_victim
 
     if threads is not None:
         import torch
@@ -350,12 +350,12 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
     """Run (or resume) a suite into `bench_dir` and aggregate it; returns a summary.
 
     Args:
-        suite: a name in `molleak.bench.suites.SUITES`, or `all`.
+        suite: a name in `molleak.plans.bench.suites.SUITES`, or `all`.
         bench_dir: the bench directory (created; resumed when it exists with the same config).
         config: the suite settings.
         n_boot: bootstrap resamples of the aggregation.
     """
-    from molleak.bench.aggregate import aggregate
+    from molleak.plans.bench.aggregate import aggregate
 
     if config.seeds < 1:
         raise MolleakError(f"seeds must be at least 1, got {config.seeds}")
