@@ -2,7 +2,8 @@
 
 One owner for the format. Every producer writes through these functions and every consumer
 (evaluation, report, aggregation, audit, scripts) reads through them. Torch-free, so the report
-can import it without loading torch.
+can import it without loading torch. (Over 400 lines because every run file's reader lives here,
+the report's `labels.tsv`, `curve.tsv` and `bench_cell.json` included: one place per format.)
 
 A run directory holds
 
@@ -11,7 +12,8 @@ A run directory holds
 - `metadata.json`: versions, host, command line, time;
 - the attack's outputs: `extract.json` (`ExtractSummary`), `scores.tsv`, `topk.tsv`, maybe
   `pool.tsv.gz` and `vocab/`;
-- after evaluation, `results.json` (`Results`) and `labels.tsv`.
+- after evaluation, `results.json` (`Results`) and `labels.tsv` (`LabelTable`);
+- for the searches, `curve.tsv` (`Curve`); in a bench cell, `bench_cell.json` (`BenchCell`).
 
 **The reuse rule.** A directory is reused (resumed) only when the sha256 of its resolved inputs
 (config, victim sha256, data sha256s, the code's recipe versions) equals the new run's. Otherwise
@@ -51,6 +53,8 @@ CELL_FILE = "cell.json"
 SKIPPED_FILE = "skipped.json"
 SCORES_HEADER = "smiles\tscore\talpha\tprovenance"
 TOPK_HEADER = "rank\tsmiles\tscore\tprovenance"
+#: a plan's bookkeeping in a cell directory; a directory holding only these holds no run yet
+PLAN_FILES = frozenset({CELL_FILE, SKIPPED_FILE, "bench_cell.json"})
 #: files that mark a directory as an extraction run
 RUN_MARKERS = (CONFIG_FILE, EXTRACT_FILE, SCORES_FILE)
 
@@ -160,6 +164,8 @@ class ExtractSummary(_Record):
 
     method: str
     options: dict[str, Any] = Field(default_factory=dict)
+    victim: dict[str, Any] | None = None  # VictimRef.model_dump() of the queried model; None for a prior
+    pool: dict[str, Any] | None = None  # {"source", "records", "unique", "sha256"} when a pool was ranked
     queries: int = 0
     budget: int | None = None
     seconds_score: float | None = None
@@ -211,9 +217,13 @@ def format_estimate(value: Any, interval: Any = None, digits: int = 3) -> str:
     """The one formatter for a value with its interval: `0.812 [0.75, 0.86]`, `-` when missing."""
     if isinstance(value, Estimate):
         value, interval = value.value, value.interval
-    if isinstance(value, Mapping):  # {"value", "lo"/"low", "hi"/"high"} dicts from the analyses
-        interval = interval or [value.get("lo", value.get("low")), value.get("hi", value.get("high"))]
-        value = value.get("value")
+    if isinstance(value, Mapping):
+        # {"value", "lo"/"low", "hi"/"high"} from the analyses; {"mean", "ci95"} from a bench's table.json
+        interval = interval or value.get("ci95") or [value.get("lo", value.get("low")),
+                                                     value.get("hi", value.get("high"))]
+        value = value.get("value", value.get("mean"))
+    if isinstance(value, bool):  # a flag is not a number (True would print as 1.000)
+        return "yes" if value else "no"
     if value is None or (isinstance(value, float) and value != value):
         return "-"
     text = f"{float(value):.{digits}f}" if isinstance(value, int | float) else str(value)
@@ -261,7 +271,7 @@ def open_run(
     digest = inputs_sha256(inputs)
     if path.exists() and not path.is_dir():
         raise InputFileError(f"--out {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(p.name not in PLAN_FILES for p in path.iterdir()):
         marker = path / inputs_file
         old = _read_inputs(marker)
         if old is None:
@@ -421,3 +431,90 @@ def read_topk(run_dir: str | os.PathLike) -> ScoreTable:
     rows = _read_tsv(path, "rank\tsmiles", ("rank", "smiles", "score"))
     return ScoreTable(smiles=[r[1] for r in rows], scores=[_float(r[2], path, i) for i, r in enumerate(rows)],
                       alpha=[""] * len(rows), provenance=[r[3] if len(r) > 3 else "" for r in rows])
+
+
+# ---- evaluation labels, search curves, bench cells ------------------------------------------------
+class LabelTable(BaseModel):
+    """`labels.tsv` (written by the evaluation): per scored molecule, whether it is a hit of each kind."""
+
+    smiles: list[str]
+    hits: dict[str, list[bool]]  # kind (KINDS) -> one flag per molecule
+
+
+def _flag(text: str, path: Path, lineno: int) -> bool:
+    if text not in ("0", "1"):
+        raise InputFileError(f"{path}, row {lineno}: label {text!r} is not 0 or 1")
+    return text == "1"
+
+
+def read_labels(run_dir: str | os.PathLike) -> LabelTable:
+    """`labels.tsv`: smiles, substructure, exact (0/1) per molecule of `scores.tsv`."""
+    path = Path(run_dir) / LABELS_FILE
+    rows = _read_tsv(path, "smiles\t" + "\t".join(KINDS), ("smiles", *KINDS))
+    return LabelTable(smiles=[r[0] for r in rows],
+                      hits={kind: [_flag(r[j], path, i + 2) for i, r in enumerate(rows)]
+                            for j, kind in enumerate(KINDS, start=1)})
+
+
+#: the learning curve of the searches (policy, random search): one row per update
+CURVE_FILE = "curve.tsv"
+
+
+class Curve(BaseModel):
+    """`curve.tsv`: named numeric columns, one row per update of the search."""
+
+    columns: list[str]
+    rows: list[list[float]]
+
+
+def read_curve(run_dir: str | os.PathLike) -> Curve:
+    """`curve.tsv` of a search run; cells that are not numbers read as NaN (a figure skips them)."""
+    path = Path(run_dir) / CURVE_FILE
+    if not path.is_file():
+        raise InputFileError(f"{CURVE_FILE} not found: {path}")
+    try:
+        lines = [line.rstrip("\n").split("\t") for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path} is not UTF-8 text") from None
+    if len(lines) < 2:
+        raise InputFileError(f"{path} holds no updates")
+    columns = lines[0]
+    rows = []
+    for lineno, parts in enumerate(lines[1:], start=2):
+        if len(parts) != len(columns):
+            raise InputFileError(f"{path}, line {lineno}: {len(parts)} cells for {len(columns)} columns")
+        rows.append([_number_or_nan(x) for x in parts])
+    return Curve(columns=columns, rows=rows)
+
+
+def _number_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+#: a bench cell's spec, beside its run files (`molleak.plans.bench.runner`)
+BENCH_CELL_FILE = "bench_cell.json"
+
+
+class BenchCell(_Record):
+    """`bench_cell.json`: which table cell a run is. `victim` names the audited victim for every
+    role, so a control cell says whose control it is."""
+
+    cell: str
+    seed: int | None = None
+    method: str | None = None
+    victim: str | None = None
+    role: Role | None = None
+
+
+def read_bench_cell(run_dir: str | os.PathLike) -> BenchCell:
+    return _model(BenchCell, Path(run_dir) / BENCH_CELL_FILE, "bench cell")
+
+
+def read_skipped(run_dir: str | os.PathLike) -> str:
+    """Why a plan's cell did not run (`skipped.json`)."""
+    reason = read_json(Path(run_dir) / SKIPPED_FILE, "skipped cell").get("reason")
+    return str(reason) if reason else "no reason given"

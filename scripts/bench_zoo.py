@@ -4,7 +4,7 @@ Runs each strategy for its real epoch loop (the one trainer) on `--n` molecules 
 private set with the full-size encoders (5x300 GIN; GROVER defaults), and times featurisation +
 `prepare` separately (paid once per run). CPU seconds are reported (wall seconds too) because the machine is shared: CPU time of a
 single-threaded run is what the work costs on a dedicated core. Prints a table with the extrapolation to `--target`
-molecules and the total for the default zoo epochs (molleak.zoo.DEFAULT_EPOCHS).
+molecules and the total for the default zoo epochs (molleak.victims.zoo.DEFAULT_EPOCHS).
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_zoo.py --data /tmp/tiny --n 1024 --threads 1
 """
@@ -24,7 +24,7 @@ import torch
 from molleak.data.smiles_io import read_smiles
 from molleak.pretrain.regression import load_b3db_logbb
 from molleak.pretrain.trainer import featurize_all, pretrain
-from molleak.zoo import ZOO_STRATEGIES, ZooConfig, victim_config
+from molleak.victims.zoo import ZOO_STRATEGIES, ZooConfig, victim_config
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,19 @@ from molleak.errors import InputFileError
 from molleak.runs import write_atomic
 
 HEADER = "smiles\ttemplate\tactions\tsteps"
+
+#: what reading a truncated, corrupt or binary (gzip) text file raises
+_READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, OSError)
+
+
+def _read_problem(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "it is truncated (the compressed stream ends early)"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+        return f"it is not a valid gzip file ({exc})"
+    return f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"
 
 
 @dataclass(frozen=True)
@@ -54,8 +68,11 @@ class CandidateRecord:
 
     @classmethod
     def from_line(cls, line: str) -> CandidateRecord:
+        """Parse one record; ValueError (or TypeError) if it is malformed."""
         smiles, template, acts, steps = line.rstrip("\n").split("\t")
         actions = tuple(tuple(int(v) for v in a.split(",")) for a in acts.split(";") if a)
+        if any(len(a) != 3 for a in actions):
+            raise ValueError(f"an action is not p,i,j: {acts!r}")
         step_objs = tuple(Step(*s.split("|")) for s in steps.split(";") if s)
         return cls(smiles, int(template), actions, step_objs)  # type: ignore[arg-type]
 
@@ -67,21 +84,34 @@ def _open_text(path: Path, mode: str):
 
 
 def iter_pool(path: str | os.PathLike) -> Iterator[CandidateRecord]:
-    """Stream records from a pool file."""
+    """Stream records from a pool file.
+
+    Raises:
+        InputFileError: the file is missing, a directory, truncated or corrupt (gzip), not UTF-8
+            text, has the wrong header, or holds a malformed record (one line naming file and line).
+    """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputFileError(f"candidate pool not found: {p}")
-    with _open_text(p, "r") as fh:
-        header = fh.readline().rstrip("\n")
-        if header != HEADER:
-            raise InputFileError(f"candidate pool {p} has header {header!r}, expected {HEADER!r}")
-        for lineno, line in enumerate(fh, start=2):
-            if not line.strip():
-                continue
-            try:
-                yield CandidateRecord.from_line(line)
-            except (ValueError, TypeError) as exc:
-                raise InputFileError(f"candidate pool {p}, line {lineno}: malformed record ({exc})") from None
+    if not p.is_file():
+        raise InputFileError(f"candidate pool {p} is not a file")
+    lineno = 1
+    try:
+        with _open_text(p, "r") as fh:
+            header = fh.readline().rstrip("\n")
+            if header != HEADER:
+                shown = header if len(header) <= 60 else header[:57] + "..."
+                raise InputFileError(f"candidate pool {p} has header {shown!r}, expected {HEADER!r}")
+            for lineno, line in enumerate(fh, start=2):
+                if not line.strip():
+                    continue
+                try:
+                    record = CandidateRecord.from_line(line)
+                except (ValueError, TypeError) as exc:
+                    raise InputFileError(f"candidate pool {p}, line {lineno}: malformed record ({exc})") from None
+                yield record
+    except _READ_ERRORS as exc:
+        raise InputFileError(f"candidate pool {p} is unreadable after line {lineno}: {_read_problem(exc)}") from None
 
 
 def read_pool(path: str | os.PathLike) -> list[CandidateRecord]:

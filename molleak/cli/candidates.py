@@ -30,8 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from molleak.candidates.enumerate import write_enumeration
     from molleak.candidates.vocab import Vocabulary
+    from molleak.errors import InputFileError
 
-    vocab = Vocabulary.load(args.vocab)
+    try:
+        vocab = Vocabulary.load(args.vocab)
+    except UnicodeDecodeError:  # a vocabulary file that is binary (vocab.py reads them as UTF-8 text)
+        raise InputFileError(f"vocabulary {args.vocab} holds a file that is not UTF-8 text "
+                             "(templates.smi, motifs.smi or vocab.json is binary or corrupt)") from None
     stats = write_enumeration(vocab, args.out, steps=args.steps, templates=args.templates,
                               workers=args.workers, first_record_only=args.first_record_only,
                               verify=args.verify)

@@ -28,25 +28,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read_candidates(path: str) -> list[str]:
-    """Unique candidate SMILES of a pool file, or of a SMILES file (canonicalised)."""
+    """Unique candidate SMILES of a pool file (.tsv with the pool header, or .tsv.gz), or of a SMILES file."""
     from molleak.candidates.pool import HEADER, iter_pool, unique_smiles
     from molleak.data.smiles_io import read_smiles
     from molleak.errors import InputFileError
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputFileError(f"candidates file not found: {p}")
-    if p.name.endswith((".tsv", ".tsv.gz")):
-        import gzip
-
-        opener = gzip.open if p.suffix == ".gz" else open
-        with opener(p, "rt", encoding="utf-8") as fh:
-            first = fh.readline().rstrip("\n")
-        if first == HEADER:
-            smiles = unique_smiles(iter_pool(p))
-            if not smiles:
-                raise InputFileError(f"candidate pool is empty: {p}")
-            return smiles
+    if not p.is_file():
+        raise InputFileError(f"candidates file {p} is not a file")
+    is_pool = p.name.endswith(".tsv.gz")  # gzipped: only a pool file (iter_pool names what is wrong)
+    if p.name.endswith(".tsv"):
+        with open(p, "rb") as fh:
+            is_pool = fh.readline().rstrip(b"\r\n") == HEADER.encode()
+    if is_pool:
+        smiles = unique_smiles(iter_pool(p))
+        if not smiles:
+            raise InputFileError(f"candidate pool is empty: {p}")
+        return smiles
     return read_smiles(p, what="candidates file").smiles
 
 

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from molleak.evaluate.report import write_report
+    from molleak.report import write_report
 
     summary = write_report(args.dir, args.out, private=args.private, top_n=args.top, max_grid_runs=args.max_grid_runs)
     missing = f"; nothing to show in: {', '.join(summary.missing)}" if summary.missing else ""

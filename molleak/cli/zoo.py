@@ -9,7 +9,7 @@ from molleak.runs import resolve_seed, seed_everything
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from molleak.zoo import FINETUNE_EPOCHS, ZOO_VICTIMS
+    from molleak.victims.zoo import FINETUNE_EPOCHS, ZOO_VICTIMS
 
     p = sub.add_parser(
         "zoo",
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from molleak.zoo import ZooConfig, build_zoo
+    from molleak.victims.zoo import ZooConfig, build_zoo
 
     if args.threads:
         import torch

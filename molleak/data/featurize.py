@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from molleak.chem import rdkit_quiet
+# MAX_HEAVY_ATOMS (1,000) lives in molleak.chem, with why: RDKit crashes on ~20,000-atom molecules
+# and no drug-like query is that large; featurisation refuses molecules over it.
+from molleak.chem import MAX_HEAVY_ATOMS, rdkit_quiet, shorten, size_problem
 from molleak.errors import FeaturizationError
 
 NUM_ATOM_TYPE = 120  # atomic numbers 1..118 -> 0..117, 118 unused, 119 = mask
@@ -69,18 +71,22 @@ def featurize_mol(mol: Chem.Mol, *, name: str = "") -> MolGraph:
     """Featurise an RDKit molecule.
 
     Raises:
-        FeaturizationError: the molecule has no atoms, or still holds a dummy atom (`*`).
+        FeaturizationError: the molecule has no atoms, more than `MAX_HEAVY_ATOMS` heavy atoms, or
+            still holds a dummy atom (`*`).
     """
     atoms = mol.GetAtoms()
     n = mol.GetNumAtoms()
     if n == 0:
-        raise FeaturizationError(f"molecule {name or '<unnamed>'} has no atoms")
+        raise FeaturizationError(f"molecule {shorten(name) if name else '<unnamed>'} has no atoms")
+    if mol.GetNumHeavyAtoms() > MAX_HEAVY_ATOMS:
+        raise FeaturizationError(f"molecule {shorten(name) if name else '<unnamed>'} has {mol.GetNumHeavyAtoms()} "
+                                 f"heavy atoms, over the bound of {MAX_HEAVY_ATOMS}")
     x = np.empty((n, 2), dtype=np.int64)
     for i, atom in enumerate(atoms):
         z = atom.GetAtomicNum()
         if z == 0:
             raise FeaturizationError(
-                f"molecule {name or Chem.MolToSmiles(mol)} still holds a dummy atom '*'; finalise it first"
+                f"molecule {shorten(name) if name else Chem.MolToSmiles(mol)} still holds a dummy atom '*'; finalise it first"
             )
         x[i, 0] = z - 1
         tag = _CHIRALITY.get(atom.GetChiralTag())
@@ -108,11 +114,13 @@ def featurize_mol(mol: Chem.Mol, *, name: str = "") -> MolGraph:
 
 
 def featurize_smiles(smiles: str) -> MolGraph:
-    """Featurise a SMILES string; FeaturizationError if it does not parse."""
+    """Featurise a SMILES string; FeaturizationError if it does not parse or is over the size bounds."""
+    if problem := size_problem(smiles):
+        raise FeaturizationError(f"SMILES {shorten(smiles)} {problem}")
     with rdkit_quiet():
         mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        raise FeaturizationError(f"invalid SMILES: {smiles!r}")
+        raise FeaturizationError(f"invalid SMILES: {shorten(smiles)}")
     return featurize_mol(mol, name=smiles)
 
 

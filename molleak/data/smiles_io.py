@@ -44,24 +44,23 @@ class SmilesSet:
 def _iter_tokens(path: Path, what: str):
     """(line number, first token) of each SMILES line; InputFileError if the file is not UTF-8 text."""
     try:
-        fh = open(path, "rb")
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if b"\x00" in raw:
+                    raise InputFileError(f"{what} {path} is not UTF-8 text (NUL byte on line {lineno}): a binary file?")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InputFileError(f"{what} {path} is not UTF-8 text (line {lineno}): a binary file?") from None
+                stripped = line.strip()
+                if not stripped or stripped.startswith("#"):
+                    continue
+                token = stripped.split()[0]
+                if lineno == 1 and token.lower() == "smiles":
+                    continue
+                yield lineno, token
     except OSError as exc:
         raise InputFileError(f"{what} cannot be read ({exc.strerror or exc}): {path}") from None
-    with fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if b"\x00" in raw:
-                raise InputFileError(f"{what} {path} is not UTF-8 text (NUL byte on line {lineno}): a binary file?")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputFileError(f"{what} {path} is not UTF-8 text (line {lineno}): a binary file?") from None
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            token = stripped.split()[0]
-            if lineno == 1 and token.lower() == "smiles":
-                continue
-            yield lineno, token
 
 
 def read_smiles(path: str | os.PathLike, *, what: str = "SMILES file", canonicalize: bool = True) -> SmilesSet:

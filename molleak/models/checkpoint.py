@@ -27,6 +27,87 @@ from molleak.runs import write_atomic
 
 FORMAT = "molleak.victim/1"
 
+#: Most parameters an encoder config (a checkpoint's, or a pre-training run's) may ask for. 2e9
+#: float32 parameters are 8 GB, about 1,000x the standard 5 x 300 GIN (1.9M); a config past this is
+#: corrupt or hostile (emb_dim 10**9 x 10**6 layers would ask for ~32 TB), so it is refused before
+#: anything is allocated.
+MAX_ENCODER_PARAMETERS = 2_000_000_000
+#: Most layers (or message-passing hops, or heads) a config may ask for: pretrain-gnns uses 5 layers,
+#: GROVER a few; each is a Python module and a step of every forward pass, so 10**6 of them would
+#: stall construction and every query even at a tiny width.
+MAX_ENCODER_DEPTH = 1_000
+
+#: per encoder: the integer config fields, their defaults (as in the constructors) and whether each
+#: is a depth-like count (bounded by MAX_ENCODER_DEPTH)
+_INT_FIELDS: dict[str, dict[str, tuple[int, bool]]] = {
+    "gin": {"num_layers": (5, True), "emb_dim": (300, False)},
+    "grover": {"hidden": (100, False), "heads": (2, True), "depth": (2, True), "num_layers": (1, True)},
+}
+
+
+def encoder_parameter_count(name: str, config: dict[str, Any]) -> int | None:
+    """Parameters an encoder config implies, in closed form, without building it (None: unknown encoder).
+
+    Exact for the registered encoders (tests check it against built ones). Python ints, so a
+    hostile config cannot overflow the estimate.
+    """
+    fields = _INT_FIELDS.get(name)
+    if fields is None:
+        return None
+    v = {k: config.get(k, default) for k, (default, _) in fields.items()}
+    if name == "gin":
+        from molleak.data.featurize import NUM_ATOM_TYPE, NUM_BOND_DIRECTION, NUM_BOND_TYPE, NUM_CHIRALITY_TAG
+
+        e, n = v["emb_dim"], v["num_layers"]
+        # per layer: MLP e -> 2e -> e with biases, bond type/direction embeddings, BatchNorm weight + bias
+        per_layer = (2 * e * e + 2 * e) + (2 * e * e + e) + (NUM_BOND_TYPE + NUM_BOND_DIRECTION) * e + 2 * e
+        return (NUM_ATOM_TYPE + NUM_CHIRALITY_TAG) * e + n * per_layer
+    from molleak.models.grover import ATOM_FDIM, BOND_FDIM
+
+    h, heads, n = v["hidden"], v["heads"], v["num_layers"]
+    # per block: 3 * heads dyMPNs (h x h), output projection, two LayerNorms, FFN h -> 2h -> h
+    block = 3 * heads * h * h + (heads * h * h + h) + 4 * h + (2 * h * h + 2 * h) + (2 * h * h + h)
+    inputs = (ATOM_FDIM + 1) * h + (ATOM_FDIM + BOND_FDIM + 1) * h
+    return inputs + 2 * n * block + (2 * h * h + h) + (h * h + h) + 2 * h
+
+
+def check_encoder_config(name: str, config: dict[str, Any], source: str) -> None:
+    """Refuse, before anything is allocated, an encoder config that is malformed or absurdly large.
+
+    Raises:
+        CheckpointError: a size field is not a positive integer, a depth-like field is over
+            MAX_ENCODER_DEPTH, or the config implies over MAX_ENCODER_PARAMETERS parameters.
+    """
+    fields = _INT_FIELDS.get(name) if isinstance(name, str) else None
+    if fields is None or not isinstance(config, dict):
+        return  # an unknown encoder: build_encoder gives the error
+    for key, (default, depth_like) in fields.items():
+        value = config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(f"{source}: {name} config {key} must be a positive integer, got {value!r}")
+        if depth_like and value > MAX_ENCODER_DEPTH:
+            raise CheckpointError(f"{source}: {name} config asks for {key}={value}, over the bound of "
+                                  f"{MAX_ENCODER_DEPTH}; refusing to build it")
+    count = encoder_parameter_count(name, config)
+    if count is not None and count > MAX_ENCODER_PARAMETERS:
+        size = _human_bytes(4 * count)
+        raise CheckpointError(f"{source}: {name} config {config} implies {count:.3g} parameters ({size} of "
+                              f"float32), over the bound of {MAX_ENCODER_PARAMETERS:.0e}; refusing to build it")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1000 or unit == "EB":
+            return f"{n:.0f} {unit}"
+        n /= 1000
+    return f"{n:.0f} EB"  # pragma: no cover
+
+
+def non_finite_tensors(state_dict: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors of a state_dict holding NaN or inf."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
 
 def save_checkpoint(
     path: str | os.PathLike,
@@ -63,13 +144,27 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint not found: {p}")
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {p} is a directory, not a file")
     if not p.is_file() or p.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty or not a file: {p}")
     try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {p} cannot be read ({exc.strerror or exc})") from None
+    # torch.save writes a zip archive (PK..); files from torch < 1.6 are a bare pickle (0x80 = PROTO)
+    if not (magic.startswith(b"PK") or magic.startswith(b"\x80")):
+        raise CheckpointError(f"checkpoint {p} is not a torch file (it does not start like one)")
+    try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {p} is corrupt or not a torch weights file ({reason})") from None
+        text = str(exc).strip()
+        if "Weights only load failed" in text:
+            reason = "it holds Python objects other than tensors, which are never unpickled"
+        else:
+            reason = text.splitlines()[0].split(". ")[0][:160] if text else type(exc).__name__
+        raise CheckpointError(f"checkpoint {p} is corrupt, truncated or not a torch weights file ({reason})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {p} holds a {type(obj).__name__}, not a dict of weights")
     return obj
@@ -80,14 +175,17 @@ _PG_LAYER = re.compile(r"^gnns\.(\d+)\.mlp\.0\.weight$")
 
 def pretrain_gnns_config(state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Infer GIN depth and width from a pretrain-gnns state_dict."""
-    layers = [int(m.group(1)) for k in state_dict if (m := _PG_LAYER.match(k))]
+    layers = [int(m.group(1)) for k in state_dict if isinstance(k, str) and (m := _PG_LAYER.match(k))]
     if "x_embedding1.weight" not in state_dict or not layers:
         raise CheckpointError("not a pretrain-gnns GIN state_dict (no x_embedding1.weight / gnns.*.mlp.0.weight)")
+    emb = state_dict["x_embedding1.weight"]
+    if not isinstance(emb, torch.Tensor) or emb.ndim != 2:
+        raise CheckpointError("not a pretrain-gnns GIN state_dict (x_embedding1.weight is not a 2-d tensor)")
     return {"num_layers": max(layers) + 1, "emb_dim": int(state_dict["x_embedding1.weight"].shape[1])}
 
 
 def _strip_prefix(sd: dict[str, Any]) -> dict[str, Any]:
-    if sd and all(k.startswith("gnn.") for k in sd):
+    if sd and all(isinstance(k, str) and k.startswith("gnn.") for k in sd):
         return {k[4:]: v for k, v in sd.items()}
     return sd
 
@@ -127,22 +225,33 @@ def load_encoder(path: str | os.PathLike, expect: dict[str, Any] | None = None) 
         try:
             name, config = obj["encoder"]["name"], dict(obj["encoder"]["config"])
             state_dict, provenance = obj["state_dict"], dict(obj.get("provenance", {}))
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} is missing field {exc}") from None
     elif "format" in obj:
         raise CheckpointError(f"checkpoint {path} has unknown format {obj['format']!r}; expected {FORMAT!r}")
     else:
         state_dict = _strip_prefix(obj)
-        name, config = "gin", pretrain_gnns_config(state_dict)
+        try:
+            name, config = "gin", pretrain_gnns_config(state_dict)
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {path}: {exc}") from None
         provenance = {"strategy": "imported", "source": "pretrain-gnns state_dict", "file": str(path)}
     if expect:
         for key, want in expect.items():
             if config.get(key) != want:
                 raise CheckpointError(f"checkpoint {path} has {key}={config.get(key)}, expected {want}")
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"checkpoint {path}: state_dict is a {type(state_dict).__name__}, not a dict of tensors")
+    check_encoder_config(name, config, f"checkpoint {path}")
     try:
         encoder = build_encoder(name, config)
-    except TypeError as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid {name} config {config}: {exc}") from None
     load_state_strict(encoder, state_dict, str(path))
+    # Refused rather than warned about: a victim with NaN/inf weights answers every query with
+    # NaN (or overflows), which no score, attack or probe can use.
+    if bad := non_finite_tensors(encoder.state_dict()):
+        raise CheckpointError(f"checkpoint {path} has NaN/inf weights in {len(bad)} tensors (e.g. {bad[0]}): "
+                              "the model is broken (training diverged?)")
     encoder.eval()
     return encoder, provenance

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from molleak.chem import rdkit_quiet
+from molleak.chem import rdkit_quiet, shorten, size_problem
 from molleak.data.featurize import FEATURIZERS
-from molleak.errors import FeaturizationError, QueryBudgetExceeded
+from molleak.errors import FeaturizationError, MolleakError, QueryBudgetExceeded
 from molleak.models.base import GraphEncoder
 
 log = logging.getLogger(__name__)
@@ -87,17 +87,25 @@ class Victim:
         """Embeddings [n, d] (float32) of the given molecules, in order.
 
         Raises:
-            FeaturizationError: a SMILES does not parse or holds a dummy atom.
+            FeaturizationError: a SMILES does not parse, holds a dummy atom, or is over the size
+                bounds of `molleak.chem` (MAX_SMILES_LENGTH characters, MAX_HEAVY_ATOMS heavy atoms).
             QueryBudgetExceeded: computing the new molecules would exceed the budget.
+            MolleakError: the encoder returned NaN/inf embeddings (its weights are broken).
         """
         smiles = list(smiles)
         keys: list[str] = []
         todo: dict[str, Chem.Mol] = {}
         with rdkit_quiet():
             for s in smiles:
+                if not isinstance(s, str):
+                    raise FeaturizationError(f"victim {self.name}: a molecule is a {type(s).__name__}, not a SMILES")
+                if problem := size_problem(s):
+                    raise FeaturizationError(f"victim {self.name}: SMILES {shorten(s)} {problem}")
                 mol = Chem.MolFromSmiles(s)
                 if mol is None:
-                    raise FeaturizationError(f"victim {self.name}: invalid SMILES {s!r}")
+                    raise FeaturizationError(f"victim {self.name}: invalid SMILES {shorten(s)}")
+                if problem := size_problem(s, mol):  # checked before MolToSmiles, which crashes on huge molecules
+                    raise FeaturizationError(f"victim {self.name}: SMILES {shorten(s)} {problem}")
                 key = Chem.MolToSmiles(mol)
                 keys.append(key)
                 if (self._cache is None or key not in self._cache) and key not in todo:
@@ -109,6 +117,12 @@ class Victim:
             )
         computed = self._compute(list(todo.items()))
         self.queries += len(todo)
+        broken = [k for k, row in computed.items() if not np.isfinite(row).all()]
+        if broken:
+            raise MolleakError(
+                f"victim {self.name} returned non-finite embeddings for {len(broken)} molecules: "
+                f"the model's weights are broken"
+            )
         if self._cache is not None:
             self._cache.update(computed)
             table = self._cache

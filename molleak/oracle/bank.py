@@ -17,13 +17,14 @@ import multiprocessing as mp
 import os
 import re
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
 
-from molleak.chem import default_workers, rdkit_quiet
+from molleak.chem import default_workers, parse_bounded, rdkit_quiet
 from molleak.errors import InputFileError
 from molleak.runs import sha256_lines
 
@@ -77,7 +78,7 @@ def pattern_bits(mols: Sequence[Chem.Mol]) -> np.ndarray:
 def _index_chunk(smiles: list[str]) -> tuple[np.ndarray, list[bytes | None], list[str | None], float]:
     cpu0 = time.process_time()
     with rdkit_quiet():
-        mols = [Chem.MolFromSmiles(s) for s in smiles]
+        mols = [parse_bounded(s) for s in smiles]  # None for invalid or oversized (RDKit crashes on huge ones)
     ok = [m for m in mols if m is not None]
     bits = np.zeros((len(smiles), FP_BITS // 8), dtype=np.uint8)  # row-packed: 256 bytes per molecule
     if ok:
@@ -158,8 +159,9 @@ class Bank:
                                    "cpu_seconds": time.process_time() - cpu0}
                 log.info("loaded the index of %s (%d molecules) from %s", self.name, len(self), path)
                 return self
-            except (OSError, ValueError, KeyError) as exc:
-                log.warning("ignoring unreadable bank cache %s (%s)", path, exc)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                # truncated or corrupt: a cache miss; the index is rebuilt and rewritten atomically below
+                log.warning("ignoring unreadable bank cache %s (%s); rebuilding it", path, exc)
         n = len(self.smiles)
         chunk = max(500, n // (self.workers * 8) + 1)
         parts_in = [self.smiles[i : i + chunk] for i in range(0, n, chunk)]

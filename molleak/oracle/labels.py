@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from rdkit import Chem
 
-from molleak.chem import default_workers, rdkit_quiet
+from molleak.chem import default_workers, parse_bounded, rdkit_quiet
 from molleak.errors import InputFileError
 from molleak.oracle.bank import Bank, exact_key, pattern_bits
 from molleak.runs import write_atomic
@@ -97,7 +97,10 @@ class Labels:
         p = Path(path)
         if not p.is_file():
             raise InputFileError(f"labels file not found: {p}")
-        lines = p.read_text().splitlines()
+        try:
+            lines = p.read_bytes().decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise InputFileError(f"labels file {p} is not UTF-8 text (a binary file?)") from None
         if not lines or lines[0] != LABELS_HEADER:
             raise InputFileError(f"labels file {p} does not start with the header {LABELS_HEADER!r}")
         smiles, sub, ex, cnt = [], [], [], []
@@ -133,6 +136,23 @@ class _DiskCache:
                     "exact INTEGER, count INTEGER)")
         return con
 
+    def _discard_if_corrupt(self, exc: sqlite3.Error) -> bool:
+        """Delete a corrupt cache file (truncated, overwritten, not sqlite) so the next write starts afresh.
+
+        Only plain `DatabaseError` ("file is not a database", "database disk image is malformed")
+        means corruption; `OperationalError` (locked, read-only, disk full) leaves the file alone.
+        """
+        if type(exc) is not sqlite3.DatabaseError:
+            return False
+        log.warning("label cache %s is corrupt (%s); discarding it, labels are recomputed and cached afresh",
+                    self.path, exc)
+        for extra in ("", "-journal", "-wal", "-shm"):
+            try:
+                Path(str(self.path) + extra).unlink(missing_ok=True)
+            except OSError as err:
+                log.warning("could not remove the corrupt label cache %s (%s)", self.path, err)
+        return True
+
     def get(self, keys: Sequence[str]) -> dict[str, tuple[bool, bool, int]]:
         if not self.path.is_file() or not keys:
             return {}
@@ -148,22 +168,26 @@ class _DiskCache:
             finally:
                 con.close()
         except sqlite3.Error as exc:
-            log.warning("label cache %s unreadable (%s); recomputing", self.path, exc)
+            if not self._discard_if_corrupt(exc):
+                log.warning("label cache %s unreadable (%s); recomputing", self.path, exc)
             return {}
         return out
 
-    def put(self, rows: dict[str, tuple[bool, bool, int]]) -> None:
+    def put(self, rows: dict[str, tuple[bool, bool, int]], *, retry: bool = True) -> None:
         if not rows:
             return
         try:
             con = self._connect()
             try:
-                with con:
+                with con:  # one transaction: readers see all of these rows or none
                     con.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
                                     ((s, int(a), int(b), int(c)) for s, (a, b, c) in rows.items()))
             finally:
                 con.close()
         except sqlite3.Error as exc:
+            if retry and self._discard_if_corrupt(exc):
+                self.put(rows, retry=False)
+                return
             log.warning("could not write the label cache %s (%s)", self.path, exc)
 
 
@@ -195,7 +219,7 @@ def _label_chunk(args: tuple[list[str], bool]) -> tuple[list[tuple[str | None, b
     out: list[tuple[str | None, bool, bool, int]] = []
     with rdkit_quiet():
         for s in smiles:
-            mol = Chem.MolFromSmiles(s)
+            mol = parse_bounded(s)  # None also for molecules over the size bounds (RDKit crashes on huge ones)
             if mol is None:
                 out.append((None, False, False, 0))
                 continue

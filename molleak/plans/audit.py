@@ -1,7 +1,9 @@
 """The whole audit from one config: data, victim and controls, extraction, evaluation, report.
 
-Steps (each skipped when its output already exists for the same inputs, so an interrupted audit
-resumes where it stopped):
+Every step is a plan of cells run by the one cell runner (`molleak.plans.runner`): a cell is
+reused while its inputs (parameters, the bytes of the victim and data it reads) are unchanged, so an
+interrupted audit resumes where it stopped, and a changed input reruns exactly what depends on it.
+An audit directory holding an audit of another config is refused (or discarded with --force).
 
 1. `data/`: the MOSES tier (`molleak.data.splits.prepare_tier`).
 2. `models/`: the victim (the config's recipe on private.smi), its reference victim (the same
@@ -12,7 +14,8 @@ resumes where it stopped):
    `runs/two_step/<method>`: two-step extraction from the most frequent templates with at most
    `two_step_max_points` attachment points (multi-point templates make two-step pools of
    hundreds of thousands of records, which enumerate-and-rank must enumerate).
-5. Evaluation of every run against the private set and, as a second bank, the reference set.
+5. Evaluation of every run against the private set and, as a second bank, the reference set (in
+   the same cell as its extraction: the owner's side).
 6. `attribution.json`: the private-only test (victim vs reference victim, identical attack
    settings) and whole-molecule membership (victim vs reference).
 7. `audit.json` (the headline table) and `report.html`.
@@ -30,6 +33,8 @@ from typing import Any
 
 from molleak import rundir
 from molleak.config import AuditConfig
+from molleak.plans.cells import extract_cell_spec
+from molleak.plans.runner import Cell, run_plan
 from molleak.runs import start_run, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -56,22 +61,28 @@ def _prepare_data(config: AuditConfig, out: Path) -> Path:
 
 
 def _build_models(config: AuditConfig, data: Path, out: Path, progress: bool) -> dict[str, Path]:
-    from molleak.data.smiles_io import read_smiles
-    from molleak.plans.leakage import build_reference_victim, build_untrained, train_victim
+    """The victim, its reference victim (same recipe and seed on reference.smi) and its untrained
+    encoder: cells of one plan, each built or reused by the one victim builder."""
+    from molleak.plans.cells import victim_cell_spec
     from molleak.pretrain.trainer import PretrainConfig
 
     v = config.victim
     recipe = PretrainConfig(strategy=v.strategy, epochs=v.epochs, batch_size=v.batch_size, lr=v.lr, seed=v.seed,
                             encoder_config={"num_layers": v.layers, "emb_dim": v.emb_dim})
     models = out / "models"
-    private = read_smiles(data / "private.smi", what="private set", canonicalize=False).smiles
-    paths = {"victim": train_victim(private, recipe, models / "victim.pt", train_name=str(data / "private.smi"),
-                                    progress=progress)}
+    paths = {"victim": models / "victim.pt", "untrained": models / "untrained.pt"}
+    cells = [victim_cell_spec("victim", "victim", recipe, paths["victim"], data=data / "private.smi",
+                              train_name=str(data / "private.smi"))]
     if v.reference:
-        reference = read_smiles(data / "reference.smi", what="reference set", canonicalize=False).smiles
-        paths["reference"] = build_reference_victim(paths["victim"], reference, models / "reference.pt")
-    paths["untrained"] = build_untrained(paths["victim"], models / "untrained.pt")
-    return paths
+        paths["reference"] = models / "reference.pt"
+        cells.append(victim_cell_spec("reference", "reference", recipe, paths["reference"], data=data / "reference.smi",
+                                      train_name="reference.smi",
+                                      extra_provenance={"reference_of": str(paths["victim"])}))
+    cells.append(victim_cell_spec("untrained", "untrained", recipe, paths["untrained"]))
+    plan = run_plan(cells, models / "cells", progress=progress, what="audit models")
+    for cell in cells:
+        plan.result(cell.id)  # a failed model stops the audit with its error
+    return {name: paths[name] for name in ("victim", "reference", "untrained") if name in paths}
 
 
 def _mine_vocab(config: AuditConfig, data: Path, out: Path) -> Path:
@@ -86,61 +97,49 @@ def _mine_vocab(config: AuditConfig, data: Path, out: Path) -> Path:
     return vocab
 
 
-def _extract_once(run_dir: Path, **kwargs: Any) -> Path:
-    """One extraction into `run_dir`: reused when its resolved inputs are unchanged, replaced when
-    they changed (a rebuilt victim), by the run contract's rule (`molleak.rundir.open_run`)."""
-    from molleak.attack.run import extract_config, run_extract
-
-    run_extract(extract_config(out=str(run_dir), **kwargs), on_conflict="replace")
-    return run_dir
-
-
-def _evaluate_once(run_dir: Path, data: Path) -> dict[str, Any]:
-    from molleak.data.smiles_io import read_smiles
-    from molleak.evaluate.evaluate import evaluate_run
-    from molleak.runs import sha256_lines
-
-    private = data / "private.smi"
-    if rundir.results_current(run_dir, sha256_lines(read_smiles(private, what="private set").smiles)):
-        return rundir.read_json(run_dir / rundir.RESULTS_FILE, "results")
-    banks = {"reference": str(data / "reference.smi")} if (data / "reference.smi").is_file() else None
-    return evaluate_run(run_dir, private, extra_banks=banks)
+def _run_cells(cells: list[Cell], runs_dir: Path, what: str) -> dict[str, Path]:
+    """Extraction cells (each evaluated against the private set and the reference set) through the
+    one cell runner: a cell is reused while its inputs are unchanged and rerun when they changed."""
+    plan = run_plan(cells, runs_dir, what=what)
+    for cell in cells:
+        plan.result(cell.id)
+    return {cell.id: runs_dir / cell.id for cell in cells}
 
 
 def headline_rows(runs: dict[str, Path]) -> list[dict[str, Any]]:
-    """One row per evaluated run: precision with base rates, AUC, queries and seconds."""
-    rows = []
-    for name, run_dir in runs.items():
-        if not (run_dir / rundir.RESULTS_FILE).is_file():
-            continue
-        res = rundir.read_json(run_dir / rundir.RESULTS_FILE, "results")
-        row: dict[str, Any] = {"run": name}
-        for key in ("precision_substructure@50", "precision_substructure@100", "precision_substructure@200",
-                    "precision_exact@200", "base_rate_substructure", "base_rate_exact", "auc", "tpr@1%fpr",
-                    "queries", "seconds_total"):
-            val = res.get(key)
-            row[key] = val.get("value") if isinstance(val, dict) else val
-        ref = res.get("banks", {}).get("reference", {})
-        val = ref.get("precision_substructure@200")
-        row["reference_bank_precision_substructure@200"] = val.get("value") if isinstance(val, dict) else val
-        rows.append(row)
-    return rows
+    """One row per evaluated run (`molleak.report.summary.HeadlineRow`, as JSON): precision@K with
+    its interval, base rates, AUC, the reference-bank precision, queries and seconds."""
+    from molleak.report.summary import summarize_runs
+
+    return [row.model_dump(mode="json") for row in summarize_runs(runs).rows]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    cols = [("run", "run"), ("P_sub@50", "precision_substructure@50"), ("P_sub@200", "precision_substructure@200"),
-            ("base_sub", "base_rate_substructure"), ("P_exact@200", "precision_exact@200"),
-            ("base_exact", "base_rate_exact"), ("P'_sub@200", "reference_bank_precision_substructure@200"),
-            ("AUC", "auc"), ("queries", "queries"), ("s", "seconds_total")]
+    """The headline rows as a plain-text table (values with intervals by `rundir.format_estimate`)."""
+    from molleak.report.summary import HeadlineRow
 
-    def fmt(v: Any) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
-        return str(v)
+    parsed = [HeadlineRow.model_validate(r) for r in rows]
+    sub, exact = rundir.KINDS
+    # the K the evaluation reported (every row of one summary has the same keys)
+    ks = sorted({int(key.rsplit("@", 1)[1]) for r in parsed for key in r.precision}) or list(rundir.K_LIST)
+    k1, kmax = ks[0], ks[-1]
 
-    table = [[h for h, _ in cols]] + [[fmt(r.get(k)) for _, k in cols] for r in rows]
+    def est(row: HeadlineRow, key: str) -> str:
+        e = row.precision.get(key)
+        return rundir.format_estimate(e) if e is not None else "-"
+
+    cols: list[tuple[str, Any]] = [
+        ("run", lambda r: ", ".join(r.runs)), ("role", lambda r: r.role_label),
+        (f"P_sub@{k1}", lambda r: est(r, rundir.precision_key(sub, k1))),
+        (f"P_sub@{kmax}", lambda r: est(r, rundir.precision_key(sub, kmax))),
+        ("base_sub", lambda r: rundir.format_estimate(r.base_rate.get(sub))),
+        (f"P_exact@{kmax}", lambda r: est(r, rundir.precision_key(exact, kmax))),
+        ("base_exact", lambda r: rundir.format_estimate(r.base_rate.get(exact))),
+        (f"P'_sub@{kmax}", lambda r: rundir.format_estimate(r.reference_bank_precision)),
+        ("AUC", lambda r: rundir.format_estimate(r.auc)),
+        ("queries", lambda r: "-" if r.queries is None else str(r.queries)),
+        ("s", lambda r: "-" if r.seconds is None else f"{r.seconds:.0f}")]
+    table = [[h for h, _ in cols]] + [[cell(r) for _, cell in cols] for r in parsed]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -168,22 +167,27 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
 
     runs: dict[str, Path] = {}
     common = {"aux": str(data / "aux.smi"), "vocab": str(vocab), "k": a.k, "seed": a.seed}
+    banks = {"reference": str(data / "reference.smi")} if (data / "reference.smi").is_file() else {}
+    evaluate = {"training_set": str(data / "private.smi"), "banks": banks}
+
+    def cell(name: str, **extract: Any) -> Cell:
+        return extract_cell_spec(name, {**common, **extract}, evaluate)
+
     _stage("one-step extraction")
     one = out / "runs" / "one_step"
-    pool_one: str | None = None
-    for method in a.one_step_methods:
-        run = _extract_once(one / method, victim=str(models["victim"]), steps=1, method=method, pool=pool_one,
-                            **common)
-        pool_one = pool_one or (str(run / rundir.POOL_FILE) if (run / rundir.POOL_FILE).is_file() else None)
-        runs[f"one_step/{method}"] = run
-    for control in CONTROL_VICTIMS:
-        if control in models:
-            runs[f"one_step/adapter@{control}"] = _extract_once(
-                one / f"adapter@{control}", victim=str(models[control]), role=control, steps=1, method="adapter",
-                pool=pool_one, **common)
+    methods = list(a.one_step_methods)
+    # the first method enumerates the one-step pool; every other run and control ranks that same file
+    first = _run_cells([cell(methods[0], victim=str(models["victim"]), steps=1, method=methods[0])], one,
+                       "one-step extraction")
+    runs.update({f"one_step/{k}": v for k, v in first.items()})
+    pool_file = one / methods[0] / rundir.POOL_FILE
+    pool_one = str(pool_file) if pool_file.is_file() else None
+    cells = [cell(m, victim=str(models["victim"]), steps=1, method=m, pool=pool_one) for m in methods[1:]]
+    cells += [cell(f"adapter@{c}", victim=str(models[c]), role=c, steps=1, method="adapter", pool=pool_one)
+              for c in CONTROL_VICTIMS if c in models]
+    runs.update({f"one_step/{k}": v for k, v in _run_cells(cells, one, "one-step extraction").items()})
     if a.two_step:
         _stage("two-step extraction")
-        two = out / "runs" / "two_step"
         from molleak.attack.methods import method_needs
         from molleak.candidates.vocab import Vocabulary
 
@@ -192,28 +196,21 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
         templates = templates[: a.two_step_templates]
         # one enumeration shared by every enumerate-and-rank method and control (the searches
         # build their molecules themselves and take no pool)
-        pool_file = out / "pools" / f"two_step_{'_'.join(map(str, templates))}.tsv.gz"
-        if not pool_file.is_file():
+        pool_two = out / "pools" / f"two_step_{'_'.join(map(str, templates))}.tsv.gz"
+        if not pool_two.is_file():
             from molleak.candidates.enumerate import write_enumeration
 
-            stats = write_enumeration(voc, pool_file, steps=2, templates=templates)
+            stats = write_enumeration(voc, pool_two, steps=2, templates=templates)
             log.info("two-step pool: %s", stats)
-        pool_two = str(pool_file)
-        for method in a.two_step_methods:
-            uses_pool = method_needs(method).candidates == "pool"
-            run = _extract_once(two / method, victim=str(models["victim"]), steps=2, method=method,
-                                templates=templates, budget=a.budget, pool=pool_two if uses_pool else None,
-                                **common)
-            runs[f"two_step/{method}"] = run
+        two = {"steps": 2, "templates": templates, "budget": a.budget}
+        cells = [cell(m, victim=str(models["victim"]), method=m,
+                      pool=str(pool_two) if method_needs(m).candidates == "pool" else None, **two)
+                 for m in a.two_step_methods]
         if "reference" in models and "adapter-budget" in a.two_step_methods:
-            runs["two_step/adapter-budget@reference"] = _extract_once(
-                two / "adapter-budget@reference", victim=str(models["reference"]), role="reference", steps=2,
-                method="adapter-budget",
-                templates=templates, budget=a.budget, pool=pool_two, **common)
-
-    _stage("evaluation against the private set (and the reference set)")
-    for run in runs.values():
-        _evaluate_once(run, data)
+            cells.append(cell("adapter-budget@reference", victim=str(models["reference"]), role="reference",
+                              method="adapter-budget", pool=str(pool_two), **two))
+        runs.update({f"two_step/{k}": v for k, v in _run_cells(cells, out / "runs" / "two_step",
+                                                                "two-step extraction").items()})
 
     attribution: dict[str, Any] = {}
     if "reference" in models:
@@ -229,17 +226,20 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
                                                 reference_path=models["reference"], seed=a.seed)["membership"]
         write_json_atomic(out / "attribution.json", attribution)
 
-    rows = headline_rows(runs)
+    from molleak.report.summary import summarize_runs
+
+    # the headline rows and the verdicts come from the one summary model the report also uses
+    model = summarize_runs(runs, attribution or None)
     summary = {"runs": {k: str(v) for k, v in runs.items()}, "models": {k: str(v) for k, v in models.items()},
-               "headline": rows, "seconds": round(time.perf_counter() - t0, 1)}
-    verdicts = {k: v.get("verdict") for k, v in attribution.items() if isinstance(v, dict) and "verdict" in v}
-    if verdicts:
-        summary["verdicts"] = verdicts
+               "headline": [row.model_dump(mode="json") for row in model.rows],
+               "seconds": round(time.perf_counter() - t0, 1)}
+    if model.verdicts:
+        summary["verdicts"] = {v.key: v.text for v in model.verdicts}
     write_json_atomic(out / "audit.json", summary)
 
     _stage("report")
     try:
-        from molleak.evaluate.report import write_report
+        from molleak.report import write_report
     except ImportError:
         log.warning("the HTML report module is not available in this build; skipping report.html")
     else:

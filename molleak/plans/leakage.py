@@ -20,67 +20,34 @@ membership is evaluated through `molleak.attack.membership`.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from molleak.attack.membership import DEFAULT_STATISTIC
 from molleak.data.smiles_io import read_smiles
 from molleak.errors import InputFileError, MolleakError
 from molleak.evaluate.attribution import to_jsonable
 from molleak.evaluate.membership import membership_audit
-from molleak.models.base import build_encoder
-from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
 from molleak.models.victim import Victim
-from molleak.pretrain.trainer import (
-    PretrainConfig,
-    built_with,
-    pretrain,
-    recipe_from_provenance,
-    recipe_version,
-)
+from molleak.plans.runner import CELL_KINDS, Cell, run_plan
+from molleak.pretrain.trainer import PretrainConfig, recipe_version
+from molleak.rundir import Role
 from molleak.runs import sha256_lines, write_json_atomic
+from molleak.victims.build import ensure_victim, recipe_of
 
 log = logging.getLogger(__name__)
-
-
-def recipe_of(victim_path: str | Path) -> PretrainConfig:
-    """The PretrainConfig a molleak victim checkpoint was trained with.
-
-    Raises:
-        MolleakError: the checkpoint carries no training config (e.g. an imported state_dict).
-    """
-    return recipe_from_provenance(Victim.from_checkpoint(victim_path).provenance, f"victim {victim_path}",
-                                  "a reference victim",
-                                  "train the victim with this molleak's `molleak pretrain`, or pass --reference")
-
-
-def _matches(path: Path, config: PretrainConfig, smiles: list[str]) -> bool:
-    if not path.exists():
-        return False
-    try:
-        prov = read_checkpoint_file(path).get("provenance", {})
-    except MolleakError:
-        return False
-    return built_with(prov, config) and prov.get("train_sha256") == sha256_lines(smiles)
 
 
 def train_victim(
     smiles: list[str], config: PretrainConfig, out: str | Path, *, train_name: str = "",
     extra_provenance: dict[str, Any] | None = None, progress: bool = False,
 ) -> Path:
-    """Pre-train (or reuse, when `out` already holds this recipe on this data) a victim checkpoint."""
-    out = Path(out)
-    if _matches(out, config, smiles):
-        log.info("reusing %s", out)
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pretrain(smiles, config, out, train_name=train_name, progress=progress, extra_provenance=extra_provenance)
-    return out
+    """The owner's victim: `config` on `smiles` (built, or reused by `ensure_victim`'s rule)."""
+    return ensure_victim(Role.VICTIM, config, smiles, None, out, train_name=train_name,
+                         extra_provenance=extra_provenance, progress=progress).path
 
 
 def build_reference_victim(
@@ -89,10 +56,10 @@ def build_reference_victim(
     """Train the victim's recipe (same config and seed) on the disjoint reference set.
 
     The same seed gives the same initial weights, so the pair differs only by the training data.
+    This is the owner's control: the owner knows the victim's seed.
     """
-    config = recipe_of(victim_path)
-    return train_victim(reference_smiles, config, out, train_name=train_name,
-                        extra_provenance={"reference_of": str(victim_path)})
+    return ensure_victim(Role.REFERENCE, recipe_of(victim_path), reference_smiles, None, out, train_name=train_name,
+                         extra_provenance={"reference_of": str(victim_path)}).path
 
 
 def build_regression_reference(regression_path: str | Path, base_reference_path: str | Path,
@@ -101,14 +68,12 @@ def build_regression_reference(regression_path: str | Path, base_reference_path:
     strategy's reference victim, so the pair differs only by the pre-training data.
 
     The fine-tuning set is the victim's own (B3DB logBB, checked by sha256): both models saw it, so
-    it is not what the reference is a control for. Reused when `out` was made from the same base
-    reference and recipe.
+    it is not what the reference is a control for.
     """
-    from molleak.models.checkpoint import load_encoder
+    from molleak.models.checkpoint import read_checkpoint_file
     from molleak.pretrain.regression import load_b3db_logbb
-    from molleak.runs import sha256_file
 
-    regression_path, base_reference_path, out = Path(regression_path), Path(base_reference_path), Path(out)
+    regression_path, base_reference_path = Path(regression_path), Path(base_reference_path)
     prov = read_checkpoint_file(regression_path).get("provenance", {})
     if "finetune_sha256" not in prov or "config" not in prov:
         raise MolleakError(f"{regression_path} is not a fine-tuned zoo victim (no fine-tuning provenance)")
@@ -116,47 +81,21 @@ def build_regression_reference(regression_path: str | Path, base_reference_path:
     ft_smiles, ft_targets = load_b3db_logbb()
     if sha256_lines(ft_smiles) != prov["finetune_sha256"]:
         raise MolleakError(f"{regression_path} was fine-tuned on another logBB set than the installed qc-b3db's")
-    base_sha = sha256_file(base_reference_path)
-    if out.exists():
-        try:
-            done = read_checkpoint_file(out).get("provenance", {})
-        except MolleakError:
-            done = {}
-        if built_with(done, config) and done.get("base_checkpoint_sha256") == base_sha:
-            log.info("reusing %s", out)
-            return out
-    encoder, base_prov = load_encoder(base_reference_path)
+    base_prov = read_checkpoint_file(base_reference_path).get("provenance", {})
     pre = {"role": "pretraining", "file": base_prov.get("train_file", ""), "sha256": base_prov.get("train_sha256", ""),
            "n": base_prov.get("n_train")}
     finetune = next((s for s in prov.get("training_sets", []) if s.get("role") == "finetuning"), {})
-    pretrain(ft_smiles, config, out, train_name="finetune (logBB)", progress=False, init_encoder=encoder,
-             targets=ft_targets, resume=False, extra_provenance={
-                 "reference_of": str(regression_path),
-                 "base_checkpoint": str(base_reference_path),
-                 "base_checkpoint_sha256": base_sha,
-                 "finetune_sha256": prov["finetune_sha256"],
-                 "training_sets": [pre, finetune],
-             })
-    return out
+    return ensure_victim(Role.REFERENCE, config, ft_smiles, None, out, train_name="finetune (logBB)",
+                         init_from=base_reference_path, targets=ft_targets, extra_provenance={
+                             "reference_of": str(regression_path), "finetune_sha256": prov["finetune_sha256"],
+                             "training_sets": [pre, finetune]}).path
 
 
 def build_untrained(victim_path_or_config: str | Path | PretrainConfig, out: str | Path) -> Path:
     """Save the victim's encoder at its seeded random initialisation as a checkpoint."""
     config = (victim_path_or_config if isinstance(victim_path_or_config, PretrainConfig)
-              else recipe_of(victim_path_or_config))
-    out = Path(out)
-    prov = {"strategy": "untrained", "config": asdict(config), "untrained_of": config.strategy,
-            "seed": config.seed}
-    if out.exists():
-        try:
-            if read_checkpoint_file(out).get("provenance", {}) == prov:
-                return out
-        except MolleakError:
-            pass
-    torch.manual_seed(config.seed)  # the trainer seeds the same way before building the encoder
-    encoder = build_encoder(config.encoder, config.encoder_config)
-    save_checkpoint(out, encoder, prov)
-    return out
+              else recipe_of(victim_path_or_config, "an untrained control"))
+    return ensure_victim(Role.UNTRAINED, config, None, None, out).path
 
 
 def _read(path: Path, what: str) -> list[str]:
@@ -171,24 +110,17 @@ def _sample(smiles: list[str], n: int, rng: np.random.Generator) -> list[str]:
     return [smiles[i] for i in sorted(rng.choice(len(smiles), size=n, replace=False))]
 
 
-def _cell(out: Path, name: str, compute, params: dict[str, Any]) -> dict[str, Any]:
-    """Read a finished cell's JSON when it was made with the same `params`, else compute and save it."""
-    import json
-
-    path = out / "cells" / f"{name}.json"
-    params = to_jsonable(params)
-    if path.exists():
-        done = json.loads(path.read_text())
-        if done.get("params") == params:
-            log.info("cell %s done already; reading %s", name, path)
-            return done
-        log.warning("cell %s was made with other settings; recomputing", name)
-    t0 = time.perf_counter()
-    result = to_jsonable(compute())
-    result["params"] = params
-    result["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json_atomic(path, result)
-    return result
+def _run_cells(out: Path, cells: list[Cell], what: str) -> dict[str, dict[str, Any]]:
+    """Run an experiment's cells through the one cell runner (resumed by each cell's key); returns,
+    per cell id, its result with the parameters it was made with and its seconds."""
+    plan = run_plan(cells, out / "cells", what=what)
+    done = {}
+    for cell in cells:
+        record = plan.records[cell.id]
+        if record["status"] != "done":
+            raise MolleakError(f"{what}: cell {cell.id} failed: {record.get('error')}")
+        done[cell.id] = {**record["result"], "params": cell.params, "seconds": record["seconds"]}
+    return done
 
 
 def run_leakage(
@@ -219,19 +151,13 @@ def run_leakage(
     members = _sample(_read(data / "private.smi", "private set"), n_members, rng)
     nonmembers = _sample(_read(data / "holdout.smi", "holdout set"), n_members, rng)
 
-    def compute() -> dict[str, Any]:
-        victim = Victim.from_checkpoint(victim_path)
-        refs = {"reference": Victim.from_checkpoint(reference_path),
-                "untrained": Victim.from_checkpoint(untrained_path)}
-        result = membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours, seed=seed,
-                                  n_boot=n_boot, statistic=statistic)
-        result["queries"] = {"victim": victim.queries}
-        return result
-
+    params = {"victim": str(victim_path), "references": {"reference": str(reference_path),
+                                                         "untrained": str(untrained_path)},
+              "members": members, "nonmembers": nonmembers, "n_neighbours": n_neighbours, "n_boot": n_boot,
+              "seed": seed, "statistic": statistic}
+    cell = Cell("membership", "membership", params, (str(victim_path), str(reference_path), str(untrained_path)))
     result = {"victim": str(victim_path), "reference": str(reference_path), "untrained": str(untrained_path),
-              "membership": _cell(out, "membership", compute, {
-                  "victim": str(victim_path), "reference": str(reference_path), "n_members": n_members,
-                  "n_neighbours": n_neighbours, "n_boot": n_boot, "seed": seed, "statistic": statistic})}
+              "membership": _run_cells(out, [cell], "membership audit")["membership"]}
     write_json_atomic(out / "leakage.json", result)
     return result
 
@@ -291,8 +217,7 @@ def run_canary(
         from molleak.candidates.pool import read_pool, unique_smiles
 
         records = read_pool(pool)
-        aux = _read(data / "aux.smi", "aux set")  # the attacker's auxiliary set, for the attack
-        taken = set(aux)
+        taken = set(_read(data / "aux.smi", "aux set"))  # the attacker's auxiliary set, for the attack
         for name in ("private", "reference", "holdout"):
             if (data / f"{name}.smi").exists():
                 taken.update(_read(data / f"{name}.smi", f"{name} set"))
@@ -305,39 +230,24 @@ def run_canary(
     canaries, nonmembers, decoys = (drawn[:n_canaries], drawn[n_canaries : 2 * n_canaries],
                                     drawn[2 * n_canaries :])
     enc = encoder_config or {"num_layers": 2, "emb_dim": 32}
-    cells = []
+    cells: list[Any] = []
+    grid = []
     for r in repeats:
         for ep in epochs:
             config = PretrainConfig(strategy=strategy, epochs=ep, batch_size=batch_size, lr=lr, seed=seed,
                                     encoder_config=enc)
             name = f"r{r}_e{ep}"
-
-            # the attack's work directory (a shadow encoder) is shared by cells of one recipe: r is data
-            def compute(r=r, config=config, name=name, ep=ep) -> dict[str, Any]:
-                vpath = train_victim(plant_canaries(private, canaries, r), config,
-                                     out / "models" / f"{name}_victim.pt", train_name=f"private+canaries x{r}")
-                rpath = train_victim(plant_canaries(reference, decoys, r), config,
-                                     out / "models" / f"{name}_reference.pt", train_name=f"reference+decoys x{r}")
-                victim = Victim.from_checkpoint(vpath)
-                refs = {"reference": Victim.from_checkpoint(rpath)}
-                kw = {"n_neighbours": n_neighbours, "seed": seed, "n_boot": n_boot, "statistic": statistic}
-                result = {
-                    "canaries": membership_audit(victim, canaries, nonmembers, refs, **kw),
-                    "private_members": membership_audit(victim, private[:n_canaries], nonmembers, refs, **kw),
-                }
-                if records is not None:
-                    result["extraction"] = canary_extraction(
-                        victim, refs["reference"], records, aux, canaries, decoys, attack=attack,
-                        attack_options=attack_options, work_dir=out / "models" / f"attack_e{ep}", seed=seed,
-                        n_boot=n_boot)
-                return result
-
-            params = {"config": asdict(config), "recipe_version": recipe_version(config.strategy), "n_private": len(private), "canaries": canaries,
-                      "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic}
+            params = {"config": asdict(config), "recipe_version": recipe_version(config.strategy),
+                      "private": private, "reference": reference, "repeats": r, "canaries": canaries,
+                      "nonmembers": nonmembers, "decoys": decoys, "models": str(out / "models"), "name": name,
+                      "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic, "seed": seed}
             if pool is not None:
-                params.update(pool=str(pool), attack=attack, attack_options=dict(attack_options or {}))
-            cell = _cell(out, name, compute, params)
-            cells.append({"repeats": r, "epochs": ep, **cell})
+                params.update(pool=str(pool), aux_file=str(data / "aux.smi"), attack=attack,
+                              attack_options=dict(attack_options or {}))
+            cells.append(Cell(name, "canary", params, () if pool is None else (str(pool), str(data / "aux.smi"))))
+            grid.append((r, ep, name))
+    done = _run_cells(out, cells, "canary control")
+    cells = [{"repeats": r, "epochs": ep, **done[name]} for r, ep, name in grid]
     result = {"experiment": "canary", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "n_private": len(private),
               "n_canaries": n_canaries, "seed": seed, "canary_source": "holdout" if pool is None else str(pool),
               "cells": cells}
@@ -443,27 +353,21 @@ def run_sweep(
     enc = encoder_config or {"num_layers": 2, "emb_dim": 32}
     rng = np.random.default_rng(seed)
     nonmembers = _sample(holdout, n_members, rng)
-    done = []
-    for size, ep in cells:
-        private, reference = private_all[:size], reference_all[:size]
-        members = _sample(private, n_members, np.random.default_rng([seed, size]))
+    grid_cells, cells, grid = cells, [], []
+    for size, ep in grid_cells:
+        members = _sample(private_all[:size], n_members, np.random.default_rng([seed, size]))
         config = PretrainConfig(strategy=strategy, epochs=ep, batch_size=batch_size, lr=lr, seed=seed,
                                 encoder_config=enc)
         name = f"n{size}_e{ep}"
 
-        def compute(private=private, reference=reference, members=members, config=config, name=name):
-            vpath = train_victim(private, config, out / "models" / f"{name}_victim.pt", train_name="private.smi")
-            rpath = train_victim(reference, config, out / "models" / f"{name}_reference.pt",
-                                 train_name="reference.smi")
-            victim = Victim.from_checkpoint(vpath)
-            refs = {"reference": Victim.from_checkpoint(rpath)}
-            return {"membership": membership_audit(victim, members, nonmembers, refs, n_neighbours=n_neighbours,
-                                                   seed=seed, n_boot=n_boot, statistic=statistic)}
-
-        cell = _cell(out, name, compute, {"config": asdict(config), "recipe_version": recipe_version(config.strategy),
-                                          "n_members": n_members,
-                                          "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic})
-        done.append({"size": size, "epochs": ep, **cell})
+        cells.append(Cell(name, "sweep", inputs=(str(data / "private.smi"), str(data / "reference.smi")), params={
+            "config": asdict(config), "recipe_version": recipe_version(config.strategy),
+            "private_file": str(data / "private.smi"), "reference_file": str(data / "reference.smi"), "size": size,
+            "members": members, "nonmembers": nonmembers, "models": str(out / "models"),
+            "name": name, "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic, "seed": seed}))
+        grid.append((size, ep, name))
+    finished = _run_cells(out, cells, "memorisation sweep")
+    done = [{"size": size, "epochs": ep, **finished[name]} for size, ep, name in grid]
     result = {"experiment": "sweep", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "seed": seed,
               "cells": done}
     write_json_atomic(out / "sweep.json", result)
@@ -506,3 +410,63 @@ def attribute_runs(
                                        np.asarray(getattr(lab_p, kind), bool), np.asarray(getattr(lab_r, kind), bool),
                                        ks=ks, n_boot=n_boot, seed=seed)
     return to_jsonable(out)
+
+
+# ---- the experiments' cell kinds (run by `molleak.plans.runner`) --------------------------------
+def _membership_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    return {"n_neighbours": params["n_neighbours"], "seed": params["seed"], "n_boot": params["n_boot"],
+            "statistic": params["statistic"]}
+
+
+@CELL_KINDS.register("membership")
+def membership_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
+    """A victim's members vs non-members, raw and calibrated by each control model."""
+    victim = Victim.from_checkpoint(params["victim"])
+    refs = {name: Victim.from_checkpoint(path) for name, path in params["references"].items()}
+    result = membership_audit(victim, params["members"], params["nonmembers"], refs, **_membership_kwargs(params))
+    result["queries"] = {"victim": victim.queries}
+    return to_jsonable(result)
+
+
+@CELL_KINDS.register("canary")
+def canary_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
+    """One (repetitions, epochs) cell: a victim with the canaries planted, a reference victim with the
+    decoys planted as often, membership of canaries (and of ordinary members) vs non-members, and
+    with a pool the extraction attack through both."""
+    config, r, name, models = PretrainConfig(**params["config"]), params["repeats"], params["name"], Path(params["models"])
+    vpath = train_victim(plant_canaries(params["private"], params["canaries"], r), config,
+                         models / f"{name}_victim.pt", train_name=f"private+canaries x{r}")
+    rpath = train_victim(plant_canaries(params["reference"], params["decoys"], r), config,
+                         models / f"{name}_reference.pt", train_name=f"reference+decoys x{r}")
+    victim = Victim.from_checkpoint(vpath)
+    refs = {"reference": Victim.from_checkpoint(rpath)}
+    kw = _membership_kwargs(params)
+    n = len(params["canaries"])
+    result: dict[str, Any] = {
+        "canaries": membership_audit(victim, params["canaries"], params["nonmembers"], refs, **kw),
+        "private_members": membership_audit(victim, params["private"][:n], params["nonmembers"], refs, **kw),
+    }
+    if params.get("pool"):
+        from molleak.candidates.pool import read_pool
+
+        # the attack's work directory (a shadow encoder) is shared by cells of one recipe: r is data
+        result["extraction"] = canary_extraction(
+            victim, refs["reference"], read_pool(params["pool"]), _read(Path(params["aux_file"]), "aux set"),
+            params["canaries"], params["decoys"], attack=params["attack"], attack_options=params["attack_options"],
+            work_dir=models / f"attack_e{config.epochs}", seed=params["seed"], n_boot=params["n_boot"])
+    return to_jsonable(result)
+
+
+@CELL_KINDS.register("sweep")
+def sweep_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
+    """One (size, epochs) cell of the sweep: victim and reference victim, members vs holdout."""
+    config, name, models = PretrainConfig(**params["config"]), params["name"], Path(params["models"])
+    size = params["size"]
+    private = _read(Path(params["private_file"]), "private set")[:size]
+    reference = _read(Path(params["reference_file"]), "reference set")[:size]
+    vpath = train_victim(private, config, models / f"{name}_victim.pt", train_name="private.smi")
+    rpath = train_victim(reference, config, models / f"{name}_reference.pt", train_name="reference.smi")
+    victim = Victim.from_checkpoint(vpath)
+    refs = {"reference": Victim.from_checkpoint(rpath)}
+    return to_jsonable({"membership": membership_audit(victim, params["members"], params["nonmembers"], refs,
+                                                       **_membership_kwargs(params))})

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from molleak.chem import rdkit_quiet
+from molleak.chem import rdkit_quiet, shorten, size_problem
 from molleak.data.featurize import FEATURIZERS
 from molleak.errors import MolleakError
 from molleak.models.base import GraphEncoder, build_encoder
-from molleak.models.checkpoint import read_checkpoint_file, save_checkpoint
+from molleak.models.checkpoint import check_encoder_config, read_checkpoint_file, save_checkpoint
 from molleak.pretrain.base import PretrainStrategy, load_strategies
 from molleak.runs import package_versions, sha256_lines, write_atomic
 
@@ -78,7 +78,12 @@ def build_strategy(config: PretrainConfig, encoder: GraphEncoder | None = None) 
     cls = load_strategies().get(config.strategy)
     if encoder is None:
         encoder_name = config.encoder if cls.encoder_name == "gin" else cls.encoder_name
-        encoder = build_encoder(encoder_name, config.encoder_config if encoder_name == config.encoder else {})
+        encoder_config = config.encoder_config if encoder_name == config.encoder else {}
+        check_encoder_config(encoder_name, encoder_config, f"pre-training {config.strategy}")  # before allocating
+        try:
+            encoder = build_encoder(encoder_name, encoder_config)
+        except (TypeError, ValueError) as exc:
+            raise MolleakError(f"bad encoder config for {encoder_name}: {encoder_config} ({exc})") from None
     try:
         return cls(encoder, **config.hparams)
     except TypeError as exc:
@@ -137,9 +142,11 @@ def featurize_all(smiles: list[str], featurizer: str, what: str = "training set"
     graphs = []
     with rdkit_quiet():
         for s in tqdm(smiles, desc=f"featurise {what}", unit="mol", leave=False, mininterval=1.0):
+            if problem := size_problem(s):
+                raise MolleakError(f"{what}: SMILES {shorten(s)} {problem}")
             mol = Chem.MolFromSmiles(s)
             if mol is None:
-                raise MolleakError(f"{what}: invalid SMILES {s!r}")
+                raise MolleakError(f"{what}: invalid SMILES {shorten(s)}")
             graphs.append(feat(mol, s))
     return graphs
 
@@ -154,11 +161,14 @@ def embedding_spread(emb: np.ndarray) -> float:
     """How much embeddings differ between molecules, relative to their size (0 = one point for all).
 
     Mean over dimensions of the standard deviation across molecules, divided by the mean absolute
-    embedding value; scale-free, so a small-norm encoder is not flagged.
+    embedding value; scale-free, so a small-norm encoder is not flagged. NaN if any embedding holds
+    NaN or inf (a broken encoder; `pretrain` flags it as collapsed).
     """
     emb = np.asarray(emb, dtype=np.float64)
     if emb.ndim != 2 or len(emb) < 2:
         raise MolleakError(f"embedding_spread needs at least two embeddings, got shape {emb.shape}")
+    if not np.isfinite(emb).all():
+        return float("nan")
     scale = float(np.abs(emb).mean())
     return 0.0 if scale == 0.0 else float(emb.std(axis=0).mean() / scale)
 
@@ -271,8 +281,13 @@ def pretrain(
     # A victim whose embedding is one point for every molecule (dead ReLUs after an unstable
     # step; seen once for EdgePred) must not pass silently into an audit or a probe.
     spread = encoder_spread(strategy.encoder, spread_sample)
-    collapsed = bool(spread < COLLAPSE_SPREAD)
-    if collapsed:
+    # NaN spread with two or more molecules means NaN/inf embeddings: as broken as a collapse
+    non_finite = len(spread_sample) >= 2 and not math.isfinite(spread)
+    collapsed = bool(spread < COLLAPSE_SPREAD) or non_finite
+    if non_finite:
+        log.warning("%s: the trained encoder returns NaN/inf embeddings for its training molecules (weights "
+                    "or activations overflowed); this victim is broken (try a lower --lr)", config.strategy)
+    elif collapsed:
         log.warning("%s: the trained encoder's embeddings have collapsed (spread %.2g across %d training "
                     "molecules): every molecule embeds to nearly the same point; this victim is degenerate",
                     config.strategy, spread, len(spread_sample))

@@ -1,4 +1,4 @@
-"""`molleak leakage`: the audit verb end to end, and its one-line errors."""
+"""`molleak leakage` sub-verbs (audit, canary, sweep, statistics, table) end to end, and their one-line errors."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _small_tier(tiny_tier, out):
 def test_audit_builds_reference_and_untrained_and_resumes(tiny_victim, tiny_tier, tmp_path, capsys):
     out = tmp_path / "leak"
     data = _small_tier(tiny_tier, tmp_path / "data")
-    argv = ["leakage", "--victim", str(tiny_victim), "--data", str(data), "--out", str(out),
+    argv = ["leakage", "audit", "--victim", str(tiny_victim), "--data", str(data), "--out", str(out),
             "--members", "30", "--neighbours", "3", "--bootstrap", "50", "--seed", "0"]
     assert main(argv) == 0
     line = capsys.readouterr().out
@@ -57,18 +57,19 @@ def test_victim_without_recipe_is_one_line(tiny_victim, tiny_tier, tmp_path, cap
     encoder, _ = load_encoder(tiny_victim)
     raw = tmp_path / "raw.pth"
     torch.save(encoder.state_dict(), raw)  # a pretrain-gnns style state_dict: no provenance
-    err = _error(capsys, ["leakage", "--victim", str(raw), "--data", str(tiny_tier), "--out", str(tmp_path / "o")])
+    err = _error(capsys, ["leakage", "audit", "--victim", str(raw), "--data", str(tiny_tier), "--out",
+                          str(tmp_path / "o")])
     assert "no pre-training config" in err
 
 
 def test_missing_reference_set_is_one_line(tiny_victim, tmp_path, capsys):
-    err = _error(capsys, ["leakage", "--victim", str(tiny_victim), "--data", str(tmp_path), "--out",
+    err = _error(capsys, ["leakage", "audit", "--victim", str(tiny_victim), "--data", str(tmp_path), "--out",
                           str(tmp_path / "o")])
     assert "reference set not found" in err
 
 
 def test_sweep_size_beyond_tier_is_one_line(tiny_tier, tmp_path, capsys):
-    err = _error(capsys, ["leakage", "--sweep", "--sizes", "999999", "--data", str(tiny_tier), "--out",
+    err = _error(capsys, ["leakage", "sweep", "--sizes", "999999", "--data", str(tiny_tier), "--out",
                           str(tmp_path / "o")])
     assert "exceed" in err
 
@@ -76,13 +77,15 @@ def test_sweep_size_beyond_tier_is_one_line(tiny_tier, tmp_path, capsys):
 @pytest.mark.parametrize("bad", ["0", "a,b", ""])
 def test_bad_int_list_is_rejected(bad, tmp_path):
     with pytest.raises(SystemExit):
-        main(["leakage", "--canary", "--repeats", bad, "--data", str(tmp_path), "--out", str(tmp_path)])
+        main(["leakage", "canary", "--repeats", bad, "--data", str(tmp_path), "--out", str(tmp_path)])
 
 
 def _fake_run(path, smiles, scores):
     path.mkdir()
-    (path / "config.json").write_text(json.dumps({"seed": 0, "k": 50}))
-    (path / "extract.json").write_text("{}")
+    # the run contract's required fields (molleak.rundir.RunConfig / ExtractSummary)
+    (path / "config.json").write_text(json.dumps({"role": "victim", "method": "adapter", "aux": "aux.smi",
+                                                  "victim": "v.pt", "seed": 0, "k": 50}))
+    (path / "extract.json").write_text(json.dumps({"method": "adapter", "k": 50, "n_scored": len(smiles)}))
     lines = ["smiles\tscore"] + [f"{s}\t{x:.6f}" for s, x in zip(smiles, scores, strict=True)]
     (path / "scores.tsv").write_text("\n".join(lines) + "\n")
 
@@ -101,8 +104,8 @@ def test_attribution_of_runs_detects_a_score_that_knows_p(tiny_victim, moses_sam
     _fake_run(tmp_path / "v", pool, np.r_[np.ones(100), np.zeros(200)] + 0.1 * rng.random(300))  # knows P
     _fake_run(tmp_path / "r", pool[::-1], rng.random(300))  # knows nothing; other row order
     out = tmp_path / "o"
-    argv = ["leakage", "--victim", str(tiny_victim), "--data", str(data), "--out", str(out), "--members", "20",
-            "--neighbours", "2", "--bootstrap", "100", "--seed", "0",
+    argv = ["leakage", "audit", "--victim", str(tiny_victim), "--data", str(data), "--out", str(out),
+            "--members", "20", "--neighbours", "2", "--bootstrap", "100", "--seed", "0",
             "--victim-run", str(tmp_path / "v"), "--reference-run", str(tmp_path / "r")]
     assert main(argv) == 0
     assert "exact: leakage detected" in capsys.readouterr().out
@@ -112,16 +115,23 @@ def test_attribution_of_runs_detects_a_score_that_knows_p(tiny_victim, moses_sam
     assert exact["n_private_only"] == 100 and exact["n_reference_only"] == 100
     assert exact["victim"]["value"] > 0.99 and exact["difference"]["lo"] > 0.3
     assert att["exact"]["victim"]["private"]["precision_at_k"]["50"]["value"] == 1.0
+    # the attribution table over this audit directory and one not run
+    assert main(["leakage", "table", "--kind", "attribution", str(out), str(tmp_path / "leak_none")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| victim | scored by |")
+    assert [line.split(" | ")[1] for line in table[2:4]] == ["victim", "reference victim"]
+    assert "| none | (not run: attribution.json, leakage.json missing)" in table[4]
+    assert any(line.startswith("- o: extraction leakage") for line in table)
 
 
 def test_one_run_without_the_other_is_one_line(tiny_victim, tmp_path, capsys):
-    err = _error(capsys, ["leakage", "--victim", str(tiny_victim), "--data", str(tmp_path), "--out",
+    err = _error(capsys, ["leakage", "audit", "--victim", str(tiny_victim), "--data", str(tmp_path), "--out",
                           str(tmp_path / "o"), "--victim-run", str(tmp_path)])
     assert "both --victim-run and --reference-run" in err
 
 
 def test_canary_pool_errors_are_one_line(tiny_tier, tmp_path, capsys):
-    base = ["leakage", "--canary", "--data", str(tiny_tier), "--out", str(tmp_path / "o")]
+    base = ["leakage", "canary", "--data", str(tiny_tier), "--out", str(tmp_path / "o")]
     assert "no such file" in _error(capsys, [*base, "--canary-pool", str(tmp_path / "nope.tsv")])
     pool = tmp_path / "pool.tsv"
     pool.write_text("")
@@ -143,23 +153,33 @@ def test_canary_recovery_by_the_membership_attack_from_the_cli(tiny_tier, tmp_pa
     aux = read_smiles(data / "aux.smi").smiles
     write_pool(pool, enumerate_pool(mine_vocabulary(aux, n_templates=8, n_motifs=10, workers=1), 1, workers=1))
     out = tmp_path / "canary"
-    assert main(["leakage", "--canary", "--canary-pool", str(pool), "--attack", "membership",
+    assert main(["leakage", "canary", "--canary-pool", str(pool), "--attack", "membership",
                  "--attack-option", "epochs=1", "--data", str(data), "--out", str(out), "--repeats", "3",
                  "--epochs", "1", "--private-size", "30", "--canaries", "6", "--emb-dim", "16", "--batch-size", "16",
                  "--bootstrap", "50", "--seed", "0"]) == 0
     printed = capsys.readouterr().out
     assert "canary extraction (membership)" in printed
+    assert "| r | epochs | group | victim AUC |" in printed  # the membership table of canaries and members
+    assert "| 3 | 1 | canaries |" in printed and "| 3 | 1 | private_members |" in printed
+    assert "membership: canary-vs-decoy AUC victim" in printed  # the recovery table
     cell = json.loads((out / "canary.json").read_text())["cells"][0]
     assert cell["extraction"]["attack"] == "membership" and cell["extraction"]["attack_options"] == {"epochs": 1}
     assert (out / "models" / "attack_e1" / "shadow.pt").is_file()  # the attacker's shadow, trained on aux
+    # the canary table, from the directory or its canary.json
+    assert main(["leakage", "table", "--kind", "canary", str(out), str(out / "canary.json")]) == 0
+    table = capsys.readouterr().out
+    assert table.count("| r | epochs | membership AUC calibrated | membership: canary-vs-decoy") == 2
+    assert table.count("\n| 3 | 1 | ") == 2 and "Pool: " in table
 
 
 def test_sweep_runs_a_sparse_grid_of_cells_and_resumes(tiny_tier, tmp_path, capsys):
     out = tmp_path / "sweep"
-    argv = ["leakage", "--sweep", "--cells", "40x1,20x2", "--data", str(tiny_tier), "--out", str(out),
+    argv = ["leakage", "sweep", "--cells", "40x1,20x2", "--data", str(tiny_tier), "--out", str(out),
             "--members", "20", "--emb-dim", "16", "--batch-size", "16", "--bootstrap", "50", "--seed", "0"]
     assert main(argv) == 0
-    assert "n40/e1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "n40/e1" in printed
+    assert "| N | epochs | victim AUC |" in printed and "\n| 40 | 1 | " in printed and "\n| 20 | 2 | " in printed
     res = json.loads((out / "sweep.json").read_text())
     assert [(c["size"], c["epochs"]) for c in res["cells"]] == [(40, 1), (20, 2)]
     for c in res["cells"]:
@@ -174,4 +194,53 @@ def test_sweep_runs_a_sparse_grid_of_cells_and_resumes(tiny_tier, tmp_path, caps
 @pytest.mark.parametrize("bad", ["2000", "2000x", "x5", "0x5", "a x b"])
 def test_bad_sweep_cells_are_rejected(bad, tmp_path):
     with pytest.raises(SystemExit):
-        main(["leakage", "--sweep", "--cells", bad, "--data", str(tmp_path), "--out", str(tmp_path)])
+        main(["leakage", "sweep", "--cells", bad, "--data", str(tmp_path), "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize("verb", ["audit", "canary", "sweep", "statistics", "table"])
+def test_every_sub_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["leakage", verb, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: molleak leakage {verb}")
+    assert ("--victim VICTIM" in out) == (verb == "audit") and ("--canary-pool" in out) == (verb == "canary")
+    assert ("--cells" in out) == (verb == "sweep") and ("--strategies" in out) == (verb == "statistics")
+
+
+def test_leakage_without_sub_verb_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["leakage"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["leakage", "audit", "--canary", "--data", "d", "--out", "o"])  # options belong to their sub-verb
+
+
+def test_canary_table_of_a_missing_run_is_one_line(tmp_path, capsys):
+    err = _error(capsys, ["leakage", "table", "--kind", "canary", str(tmp_path)])
+    assert "no canary.json" in err
+
+
+def test_statistics_scores_every_statistic_on_canary_victims(tiny_tier, tmp_path, capsys):
+    from molleak.attack.membership import STATISTICS
+
+    out = tmp_path / "stats"
+    argv = ["leakage", "statistics", "--data", str(tiny_tier), "--out", str(out), "--strategies", "attrmask",
+            "--private-size", "30", "--canaries", "8", "--repeats", "2", "--epochs", "1", "--layers", "2",
+            "--emb-dim", "16", "--batch-size", "16", "--neighbours", "2", "--bootstrap", "50", "--seed", "0"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("30 private + 8 canaries x 2, 1 epochs, GIN 2x16, seed 0")
+    assert lines[1] == "| strategy | statistic | victim AUC | reference AUC (null) | calibrated AUC |"
+    assert [line.split(" | ")[1] for line in lines[3:]] == list(STATISTICS)
+    res = json.loads((out / "statistics.json").read_text())
+    assert [r["statistic"] for r in res["rows"]] == list(STATISTICS)
+    assert res["rows"][0]["membership"]["n_members"] == 8
+    assert (out / "attrmask_victim.pt").is_file() and (out / "attrmask_reference.pt").is_file()  # kept for reuse
+    assert (out / "config.json").is_file()
+
+
+def test_statistics_unknown_strategy_is_one_line(tiny_tier, tmp_path, capsys):
+    err = _error(capsys, ["leakage", "statistics", "--data", str(tiny_tier), "--out", str(tmp_path / "o"),
+                          "--strategies", "attrmask,nope"])
+    assert "nope" in err

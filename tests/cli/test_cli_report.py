@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from molleak.cli.main import main
-from molleak.evaluate.report import SECTION_IDS
+from molleak.report import SECTION_IDS
 
 
 def _support():

@@ -1,4 +1,4 @@
-"""`molleak.evaluate.report`: the HTML audit report, parsed (every section, tables with rows, figures)."""
+"""`molleak.report`: the HTML audit report, parsed (every section, tables with rows, figures)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from test_report_support import POOL, write_audit, write_run
 
 from molleak.errors import MolleakError
-from molleak.evaluate.report import SECTION_IDS, build_report, write_report
+from molleak.report import SECTION_IDS, build_report, write_report
+from molleak.rundir import Role
 
 
 class ReportParser(HTMLParser):
@@ -104,7 +105,7 @@ def test_every_section_is_present_and_filled(audit_report):
     assert p.svgs["precision"] == 4 and p.svgs["roc"] == 4  # victim, reference, random_init, zoo_gin
     roc = page[page.index('<section id="roc">'):page.index('<section id="learning-curve">')]
     assert "adapter, 1-step [random-init victim] AUC" not in roc
-    assert roc.count("prior_fp, 1-step [victim-free prior]") == 4
+    assert roc.count("prior_fp, 1-step [victim-free]") == 4
 
 
 def test_report_opens_without_network(audit_report):
@@ -122,8 +123,9 @@ def test_headline_shows_base_rates_controls_and_verdict(audit_report, audit_dir)
     res = json.loads((audit_dir / "victim_adapter" / "results.json").read_text())
     assert f"{res['base_rate_substructure']:.3f}" in summary
     assert f"{res['precision_substructure@20']:.3f}" in summary
-    for role in ("reference victim", "random-init victim", "victim-free prior"):
-        assert role in summary
+    headline = page[page.index('<section id="summary">'):page.index('<section id="tables">')]
+    for role in ("victim", "reference victim", "random-init victim", "victim-free"):
+        assert f"<td>{role}</td>" in headline, role
     assert "Controls not present" not in summary
     # verdicts in words: the attribution block's and the membership audit's
     assert "leakage detected: the victim prefers private-only hits" in summary
@@ -162,7 +164,7 @@ def test_bench_cells_are_grouped_by_victim_with_controls(audit_report):
     # the bench victim's panel: its seeds averaged, its reference / untrained cells and the prior beside it
     panel = next(f for f in precision.split("<figure>") if "victim: zoo_gin" in f)
     for label in ("adapter, 1-step (mean of 2 seeds", "adapter, 1-step [reference victim] (mean of 2 seeds",
-                  "adapter, 1-step [random-init victim] (mean of 2 seeds", "prior_fp, 1-step [victim-free prior]"):
+                  "adapter, 1-step [random-init victim] (mean of 2 seeds", "prior_fp, 1-step [victim-free]"):
         assert label in panel, label
     assert "victim: zoo_gin.reference" not in page
 
@@ -236,12 +238,12 @@ def test_demo_layout_draws_controls_beside_the_one_victim(tmp_path):
     from test_report_support import write_audit_layout
 
     page, data, missing = build_report(write_audit_layout(tmp_path), command="pytest")
-    assert {r.role for r in data.runs} == {"victim", "reference victim", "random-init victim", "victim-free prior"}
+    assert {r.role for r in data.runs} == {Role.VICTIM, Role.REFERENCE, Role.UNTRAINED, Role.PRIOR}
     assert "attribution" not in missing
     p = parse(page)
     assert p.svgs["precision"] == 1 and p.svgs["roc"] == 1
     precision = page[page.index('<section id="precision">'):page.index('<section id="alpha">')]
-    for label in ("adapter, 1-step</text>", "[reference victim]", "[random-init victim]", "[victim-free prior]"):
+    for label in ("adapter, 1-step</text>", "[reference victim]", "[random-init victim]", "[victim-free]"):
         assert label in precision, label
     summary = " ".join(p.text["summary"])
     # each verdict once, though the membership verdict is stored in attribution.json and leakage.json

@@ -14,7 +14,7 @@ import pytest
 from test_report import parse
 from test_report_support import attribution_example, write_run
 
-from molleak.evaluate.report import SECTION_IDS, write_report
+from molleak.report import SECTION_IDS, write_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 pytestmark = pytest.mark.skipif(

@@ -26,8 +26,11 @@ POOL = [
 
 def write_run(out: Path, *, method: str, victim: str | None, seed: int, k: int = 20, alpha: bool = True,
               evaluate: bool = True, labels: bool = True, curve: bool = False, attribution: dict | None = None,
-              steps: int = 1, pool_sha: str = "pool0") -> Path:
-    """Write a run directory as `molleak extract` (+ `molleak evaluate`) lays it out, scores drawn by `seed`."""
+              steps: int = 1, pool_sha: str = "pool0", role: str | None = None) -> Path:
+    """Write a run directory as `molleak extract` (+ `molleak evaluate`) lays it out, scores drawn by `seed`.
+
+    `role` is written into config.json as `molleak extract` writes it (default: victim when a victim
+    is queried, else prior)."""
     from molleak.evaluate.metrics import pool_metrics
     from molleak.ranking import rank_order
 
@@ -38,8 +41,9 @@ def write_run(out: Path, *, method: str, victim: str | None, seed: int, k: int =
     scores[-1] = float("nan")  # one unscored molecule, as docking subsamples leave
     alphas = rng.uniform(0.1, 0.9, size=n)
     prov = [f"template={i % 5};core=c1ccccc1;actions=0,{i},0;records=1" for i in range(n)]
-    write_json_atomic(out / "config.json", {"out": str(out), "aux": "aux.smi", "victim": victim, "steps": steps,
-                                            "method": method, "k": k, "seed": seed})
+    role = role or ("prior" if victim is None else "victim")
+    write_json_atomic(out / "config.json", {"out": str(out), "role": role, "aux": "aux.smi", "victim": victim,
+                                            "steps": steps, "method": method, "k": k, "seed": seed})
     write_json_atomic(out / "metadata.json", {"versions": {"molleak": "0.1.0", "rdkit": "x"}, "host": "testhost",
                                               "platform": "linux", "command": "molleak extract ...",
                                               "time": "2026-11-29T00:00:00+0000"})
@@ -73,7 +77,7 @@ def write_run(out: Path, *, method: str, victim: str | None, seed: int, k: int =
         rows = ["update\tepisodes\tqueries\tmean_reward\tarchive\ttop200_mean\tfailed"]
         for u in range(1, 11):
             rows.append(f"{u}\t{8 * u}\t{20 * u}\t{0.1 * u + rng.normal() * 0.01!r}\t{7 * u}\t{0.05 * u!r}\t0")
-        (out / "learning_curve.tsv").write_text("\n".join(rows) + "\n")
+        (out / "curve.tsv").write_text("\n".join(rows) + "\n")
     return out
 
 
@@ -93,8 +97,9 @@ def write_audit(root: Path) -> Path:
               attribution=attribution_example())
     write_run(root / "victim_policy", method="policy", victim="/x/victim.pt", seed=2, alpha=False, curve=True,
               steps=2)
-    write_run(root / "reference_adapter", method="adapter", victim="/x/reference.pt", seed=3)
-    write_run(root / "random_init_adapter", method="adapter", victim="/x/random_init.pt", seed=4, labels=False)
+    write_run(root / "reference_adapter", method="adapter", victim="/x/reference.pt", seed=3, role="reference")
+    write_run(root / "random_init_adapter", method="adapter", victim="/x/random_init.pt", seed=4, labels=False,
+              role="untrained")
     write_run(root / "prior", method="prior_fp", victim=None, seed=5, alpha=False)
     write_run(root / "unevaluated", method="sa", victim=None, seed=6, alpha=False, evaluate=False, labels=False)
     write_leakage(root / "leakage")
@@ -114,7 +119,7 @@ def write_leakage(out: Path) -> Path:
         "victim": "/x/victim.pt", "reference": str(out / "models/reference.pt"),
         "membership": {"rows": rows, "verdict": "victim: " + membership_verdict(rows["victim"], rows["reference"]),
                        "n_members": 200, "n_nonmembers": 200}}))
-    # `molleak leakage --canary`'s canary.json: one cell per (repeats, epochs)
+    # `molleak leakage canary`'s canary.json: one cell per (repeats, epochs)
     cells = [{"repeats": r, "epochs": 2, "seconds": 1.0,
               "canaries": {"rows": {"victim": membership_metrics(rng.normal(r / 4, 1, 50), rng.normal(0, 1, 50),
                                                                  n_boot=50)}, "verdict": "x"}}
@@ -139,7 +144,7 @@ def write_bench(bench: Path, seeds: int = 2) -> Path:
         for seed, cid in enumerate(cells):
             ckpt = None if victim is None else f"/b/models/{victim}.{role}.pt"
             write_run(bench / "cells" / cid, method=method, victim=ckpt, seed=100 * seed + len(columns),
-                      alpha=method == "adapter")
+                      alpha=method == "adapter", role=None if victim is None else role)
             write_json_atomic(bench / "cells" / cid / "bench_cell.json", {"cell": cid, "seed": seed, **spec})
         columns[col] = {"spec": spec, "cells": cells}
     write_json_atomic(bench / "plan.json", {"suites": {"table1": [{"key": {"victim": "zoo_gin", "steps": 1,
@@ -154,8 +159,10 @@ def write_audit_layout(root: Path) -> Path:
     one = root / "runs" / "one_step"
     write_run(one / "adapter", method="adapter", victim=str(root / "models/victim.pt"), seed=0)
     write_run(one / "prior_fp", method="prior_fp", victim=None, seed=0, alpha=False)
-    write_run(one / "adapter@reference", method="adapter", victim=str(root / "models/reference.pt"), seed=0)
-    write_run(one / "adapter@untrained", method="adapter", victim=str(root / "models/untrained.pt"), seed=0)
+    write_run(one / "adapter@reference", method="adapter", victim=str(root / "models/reference.pt"), seed=0,
+              role="reference")
+    write_run(one / "adapter@untrained", method="adapter", victim=str(root / "models/untrained.pt"), seed=0,
+              role="untrained")
     leakage = json.loads((write_leakage(root / "leakage") / "leakage.json").read_text())
     write_json_atomic(root / "attribution.json", {"one_step": attribution_example(),
                                                   "membership": leakage["membership"]})

@@ -9,7 +9,7 @@ from molleak.data.smiles_io import read_smiles, write_smiles
 from molleak.models.checkpoint import read_checkpoint_file
 from molleak.models.victim import Victim
 from molleak.runs import sha256_lines
-from molleak.zoo import ZOO_VICTIMS, ZooConfig, build_zoo
+from molleak.victims.zoo import ZOO_VICTIMS, ZooConfig, build_zoo
 
 TINY = dict(seed=0, batch_size=32, encoder_config={"num_layers": 2, "emb_dim": 16},
             grover_config={"hidden": 8, "heads": 1, "depth": 1}, finetune_epochs=1)
@@ -88,7 +88,7 @@ def test_regression_victim_is_evaluated_against_pretraining_plus_finetuning(tiny
     from molleak.errors import MolleakError
     from molleak.plans.bench.runner import BenchPaths, training_set_file
     from molleak.plans.bench.suites import BenchConfig, CellSpec
-    from molleak.zoo import evaluation_training_set
+    from molleak.victims.zoo import evaluation_training_set
 
     out = tmp_path / "bench" / "zoo"
     build_zoo(tiny_data, out, ["edgepred", "regression"], ZooConfig(epochs=1, regression_base="edgepred", **TINY),

@@ -231,18 +231,40 @@ def test_unknown_score_and_bad_options_are_one_line_errors():
 
 
 def test_calibrated_needs_a_recipe_or_a_shadow():
-    from molleak.attack.scoring.calibrated import shadow_config
+    from molleak.attack.scoring.calibrated import shadow_config, shadow_seed
 
     with pytest.raises(MolleakError, match="shadow"):
         shadow_config({"strategy": "imported"}, seed=0)
     cfg = shadow_config({"config": {"strategy": "attrmask", "epochs": 3, "seed": 9,
                                     "encoder_config": {"num_layers": 2, "emb_dim": 32}}}, seed=1, epochs=2)
-    assert cfg.strategy == "attrmask" and cfg.seed == 1 and cfg.epochs == 2
+    assert cfg.strategy == "attrmask" and cfg.epochs == 2
+    assert cfg.seed == shadow_seed(1) and cfg.seed not in (0, 1, 9)
     assert cfg.encoder_config == {"num_layers": 2, "emb_dim": 32}
     # a victim from an older recipe (EdgePred before its collapse fix) gets no silently newer shadow
     old_edgepred = {"config": {"strategy": "edgepred"}, "recipe_version": 1}
     with pytest.raises(MolleakError, match="version 1 of the edgepred recipe"):
         shadow_config(old_edgepred, seed=0)
+
+
+def test_the_shadow_never_starts_from_the_victims_initial_weights(tmp_path, moses_sample):
+    """Attack seed = victim seed (both 0, the defaults): the shadow's initial weights still differ."""
+    import torch
+
+    from molleak.attack.scoring.calibrated import shadow_config
+    from molleak.models.base import build_encoder
+    from molleak.pretrain.trainer import PretrainConfig
+
+    victim_recipe = PretrainConfig(strategy="attrmask", epochs=1, seed=0,
+                                   encoder_config={"num_layers": 2, "emb_dim": 16})
+    shadow_recipe = shadow_config({"config": {"strategy": "attrmask", "epochs": 1, "seed": 0,
+                                              "encoder_config": {"num_layers": 2, "emb_dim": 16}}}, seed=0)
+
+    def init(recipe):
+        torch.manual_seed(recipe.seed)  # as the trainer does before building the encoder
+        return build_encoder(recipe.encoder, recipe.encoder_config).state_dict()
+
+    v, s = init(victim_recipe), init(shadow_recipe)
+    assert any(not torch.equal(v[k], s[k]) for k in v if v[k].is_floating_point())
 
 
 def test_membership_score_ranks_what_the_victim_inflates_over_its_shadow(tiny_victim, moses_sample):

@@ -57,7 +57,7 @@ def targets_for(name: str, smiles: list[str]) -> list[float] | None:
 
 
 def test_registry_holds_the_zoo():
-    from molleak.zoo import ZOO_VICTIMS
+    from molleak.victims.zoo import ZOO_VICTIMS
 
     assert set(STRATEGY_NAMES) == set(ZOO_VICTIMS)
 

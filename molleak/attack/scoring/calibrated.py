@@ -34,8 +34,19 @@ log = logging.getLogger(__name__)
 PRIOR_MODES = ("tiebreak", "factor", "none")
 
 
+def shadow_seed(attack_seed: int) -> int:
+    """The shadow's training seed, drawn from the attack's seed alone.
+
+    The attacker never knows the victim's seed or initial weights, so the shadow must not start
+    from them: a seed equal to the attack seed would, for every run whose attack seed happened to
+    equal the victim's (seed 0 for both, the default), give the shadow the victim's exact initial
+    weights. A derived seed coincides with the victim's only by chance.
+    """
+    return int(np.random.default_rng([int(attack_seed), 0x5AD0]).integers(1, 2**31 - 1))
+
+
 def shadow_config(provenance: dict[str, Any], seed: int, epochs: int | None = None):
-    """The victim's pre-training recipe from its provenance, with the attacker's seed (and epochs)."""
+    """The victim's published recipe from its provenance, with the attacker's own seed (and epochs)."""
     from dataclasses import replace
 
     from molleak.pretrain.trainer import recipe_from_provenance
@@ -43,29 +54,20 @@ def shadow_config(provenance: dict[str, Any], seed: int, epochs: int | None = No
     config = recipe_from_provenance(provenance, "calibrated: the victim", "a calibration shadow",
                                     "pass a shadow encoder you trained with --option shadow=PATH")
     try:
-        return replace(config, seed=int(seed), epochs=config.epochs if epochs is None else int(epochs))
+        return replace(config, seed=shadow_seed(seed), epochs=config.epochs if epochs is None else int(epochs))
     except MolleakError as exc:  # e.g. epochs < 1
         raise MolleakError(f"calibrated: {exc}") from None
 
 
 def train_shadow(aux_smiles: list[str], provenance: dict[str, Any], out: Path, seed: int,
                  epochs: int | None = None) -> Path:
-    """Pre-train (or reuse, when `out` was made from the same recipe and aux set) the shadow encoder."""
-    from molleak.models.checkpoint import read_checkpoint_file
-    from molleak.pretrain.trainer import built_with, pretrain
-    from molleak.runs import sha256_lines
+    """Pre-train (or reuse, by `ensure_victim`'s rule) the attacker's shadow encoder on the aux set."""
+    from molleak.victims.build import ensure_victim
 
     config = shadow_config(provenance, seed, epochs)
-    if out.is_file():
-        prov = read_checkpoint_file(out).get("provenance", {})
-        if built_with(prov, config) and prov.get("train_sha256") == sha256_lines(aux_smiles):
-            log.info("calibrated: reusing shadow encoder %s", out)
-            return out
-    log.info("calibrated: pre-training a %s shadow encoder on %d aux molecules for %d epochs",
+    log.info("calibrated: a %s shadow encoder on %d aux molecules for %d epochs (built or reused)",
              config.strategy, len(aux_smiles), config.epochs)
-    pretrain(aux_smiles, config, out, train_name="aux (shadow)", progress=False,
-             extra_provenance={"role": "shadow"})
-    return out
+    return ensure_victim("shadow", config, aux_smiles, None, out, train_name="aux (shadow)").path
 
 
 def zscore(x: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from molleak import rundir
 from molleak.attack.context import AttackContext
 from molleak.attack.methods import MethodOutput, rank_pool, register_method
 from molleak.attack.scoring.adapter import Adapter, fit_adapter
@@ -52,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "policy_checkpoint.pt"
-CURVE_FILE = "curve.tsv"
+CURVE_FILE = rundir.CURVE_FILE  # the run contract owns the name (the report reads it)
 
 
 class AdapterReward(Reward):

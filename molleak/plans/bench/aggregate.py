@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from molleak import rundir
 from molleak.errors import MolleakError
 from molleak.runs import write_atomic, write_json_atomic
 
@@ -140,10 +141,8 @@ def fmt(summary: dict[str, Any] | None, digits: int = 2) -> str:
     """`mean [lo, hi]` (or `mean` alone for one seed; `n/a` when nothing was measured)."""
     if not summary or summary.get("mean") is None:
         return "n/a"
-    mean, (lo, hi) = summary["mean"], summary["ci95"]
-    if summary["n"] <= 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    # one seed's interval is [value, value]: shown without it (the tables say n)
+    return rundir.format_estimate(summary["mean"], summary["ci95"] if summary["n"] > 1 else None, digits)
 
 
 def _cell_text(column: dict[str, Any] | None, metric: str, digits: int = 2) -> str:

@@ -5,7 +5,7 @@
 - `config.json` (the `BenchConfig` and the data seed) and `metadata.json` (`molleak.runs.start_run`);
   a rerun with a different config into the same directory is refused (its cells would be stale).
 - `data/`: the tier (`molleak.data.splits.prepare_tier`), unless `config.data` names one.
-- `zoo/`: the victims (`molleak.zoo.build_zoo`, skipped when already built).
+- `zoo/`: the victims (`molleak.victims.zoo.build_zoo`, skipped when already built).
 - `models/<victim>.reference.pt`, `models/<victim>.untrained.pt`: the control victims
   (`molleak.plans.leakage.build_reference_victim`, `build_untrained`).
 - `vocab/<aux>/`, `pools/<aux>-s<steps>.tsv.gz`: one vocabulary per aux set and one enumerated pool
@@ -32,6 +32,8 @@ from typing import Any
 from molleak import rundir
 from molleak.errors import MolleakError
 from molleak.plans.bench.suites import BenchConfig, CellSpec, Row, suite_rows
+from molleak.plans.cells import extract_cell_spec
+from molleak.plans.runner import Cell, LocalExecutor, run_plan
 from molleak.runs import start_run, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ MODELS_DIR = "models"
 CELLS_DIR = "cells"
 PLAN_FILE = "plan.json"
 SKIPPED_FILE = rundir.SKIPPED_FILE
-CELL_FILE = "bench_cell.json"
+CELL_FILE = rundir.BENCH_CELL_FILE
 
 
 def _assembles(method: str) -> bool:
@@ -130,8 +132,14 @@ def prepare_data(paths: BenchPaths, config: BenchConfig) -> None:
 
 
 def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Build the zoo victims and their control victims; returns (victim, role) -> reason it is unavailable."""
-    from molleak.zoo import ZooConfig, build_zoo
+    """Build the zoo victims and their control victims; returns (victim, role) -> reason it is unavailable.
+
+    The controls are cells of one plan (`molleak.plans.runner`), built `victim_workers` at a time
+    by the one victim builder; each is reused while its recipe and data are unchanged.
+    """
+    from molleak.plans.cells import victim_cell_spec
+    from molleak.victims.build import recipe_of
+    from molleak.victims.zoo import ZooConfig, build_zoo
 
     unavailable: dict[tuple[str, str], str] = {}
     names = sorted({v for v, _ in needed})
@@ -140,30 +148,48 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
     zoo = ZooConfig(epochs=config.epochs, seed=0, encoder_config=dict(config.encoder_config),
                     finetune_epochs=config.finetune_epochs)
     build_zoo(paths.data, paths.zoo, names, zoo, progress=False, workers=config.victim_workers)
-    references = []
+    ref_set = paths.aux("reference")
+    has_reference_set = ref_set.is_file() and ref_set.stat().st_size > 0
+    cells, regression = [], []
     for victim, role in sorted(needed):
         if role == "victim":
             continue
-        out = paths.victim(victim, role)
+        if role == "reference" and not has_reference_set:
+            unavailable[(victim, role)] = f"no reference set at {ref_set} (the `full` tier has none)"
+            continue
+        if role == "reference" and victim == "regression":
+            regression.append(victim)  # after its base strategy's reference (below)
+            continue
+        vpath = paths.victim(victim, "victim")
         try:
-            if role == "untrained":
-                from molleak.plans.leakage import build_untrained
-
-                build_untrained(paths.victim(victim, "victim"), out)
-            else:
-                references.append(victim)
+            recipe = recipe_of(vpath, f"a {role} control")
         except MolleakError as exc:
             unavailable[(victim, role)] = str(exc)
-    # a fine-tuned victim's reference is its fine-tune on the base strategy's reference victim
-    bases = {}
-    for victim in (v for v in references if v == "regression"):
+            continue
+        if role == "untrained":
+            cells.append(victim_cell_spec(f"{victim}.untrained", "untrained", recipe, paths.victim(victim, role)))
+        else:
+            cells.append(victim_cell_spec(f"{victim}.reference", "reference", recipe, paths.victim(victim, role),
+                                          data=ref_set, train_name=str(ref_set),
+                                          extra_provenance={"reference_of": str(vpath)}))
+    bases: dict[str, str] = {}
+    for victim in regression:
         try:
-            bases[victim] = _regression_base(paths, victim)
+            bases[victim] = base = _regression_base(paths, victim)
         except MolleakError as exc:
             unavailable[(victim, "reference")] = str(exc)
-    pretrained = sorted({v for v in references if v != "regression"} | set(bases.values()))
-    if pretrained:
-        unavailable.update(_build_references(paths, pretrained, config.victim_workers))
+            continue
+        if not any(c.id == f"{base}.reference" for c in cells):
+            recipe = recipe_of(paths.victim(base, "victim"), "a reference control")
+            cells.append(victim_cell_spec(f"{base}.reference", "reference", recipe, paths.victim(base, "reference"),
+                                          data=ref_set, train_name=str(ref_set),
+                                          extra_provenance={"reference_of": str(paths.victim(base, "victim"))}))
+    plan = run_plan(cells, paths.models / "cells", LocalExecutor(config.victim_workers), what="bench controls")
+    for cell in cells:
+        record = plan.records[cell.id]
+        if record["status"] != "done":
+            victim, role = cell.id.rsplit(".", 1)
+            unavailable[(victim, role)] = record.get("error") or "failed"
     for victim, base in bases.items():
         if (base, "reference") in unavailable:
             unavailable[(victim, "reference")] = f"its base's reference victim failed: {unavailable[(base, 'reference')]}"
@@ -188,42 +214,6 @@ def _regression_base(paths: BenchPaths, victim: str) -> str:
     if not base:
         raise MolleakError(f"{paths.victim(victim, 'victim')}: no base strategy in its provenance")
     return base
-
-
-def _build_reference(victim_path: Path, ref: Path, out: Path, threads: int | None) -> str | None:
-    """One reference victim (in a worker process when `threads` is set); the error text if it failed."""
-    from molleak.data.smiles_io import read_smiles
-    from molleak.plans.leakage import build_reference_victim
-
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    try:
-        build_reference_victim(victim_path, read_smiles(ref, what="reference set").smiles, out, train_name=str(ref))
-    except MolleakError as exc:
-        return str(exc)
-    return None
-
-
-def _build_references(paths: BenchPaths, victims: list[str], workers: int) -> dict[tuple[str, str], str]:
-    """Reference victims (the victim's recipe on the disjoint reference set), `workers` at a time."""
-    from molleak.data.smiles_io import read_smiles
-
-    ref = paths.aux("reference")
-    if not ref.is_file() or not read_smiles(ref, what="reference set").smiles:
-        return {(v, "reference"): f"no reference set at {ref} (the `full` tier has none)" for v in victims}
-    jobs = {v: (paths.victim(v, "victim"), ref, paths.victim(v, "reference")) for v in victims}
-    if workers > 1 and len(victims) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {v: pool.submit(_build_reference, *job, 1) for v, job in jobs.items()}
-            errors = {v: f.result() for v, f in futures.items()}
-    else:
-        errors = {v: _build_reference(*job, None) for v, job in jobs.items()}
-    return {(v, "reference"): err for v, err in errors.items() if err is not None}
 
 
 def two_step_templates(config: BenchConfig, vocab_dir: Path) -> list[int]:
@@ -265,6 +255,7 @@ def prepare_pools(paths: BenchPaths, config: BenchConfig, needed: set[tuple[str,
 
 def _skip(cell_dir: Path, cell_id: str, reason: str) -> dict[str, Any]:
     log.warning("bench: cell %s skipped: %s", cell_id, reason)
+    (cell_dir / rundir.CELL_FILE).unlink(missing_ok=True)  # a skipped cell is retried next time
     write_json_atomic(cell_dir / SKIPPED_FILE, {"cell": cell_id, "reason": reason})
     return {"status": "skipped", "reason": reason}
 
@@ -276,7 +267,7 @@ def training_set_file(paths: BenchPaths, spec: CellSpec) -> Path:
     Every role of a victim row (victim, reference, untrained) is scored against the same set, so the
     control columns stay comparable with the attack column.
     """
-    from molleak.zoo import evaluation_training_set
+    from molleak.victims.zoo import evaluation_training_set
 
     private = paths.data / "private.smi"
     if spec.victim is None:
@@ -292,51 +283,43 @@ def training_set_file(paths: BenchPaths, spec: CellSpec) -> Path:
     return out
 
 
-def run_cell(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int,
-             unavailable: dict[tuple[str, str], str]) -> dict[str, Any]:
-    """Run and evaluate one cell, unless its results exist; returns its status."""
-    from molleak.attack.run import ExtractConfig, run_extract
-    from molleak.evaluate.evaluate import evaluate_run
-
-    cell_id = spec.cell_id(seed)
-    cell_dir = paths.cells / cell_id
-    if spec.victim is not None and (spec.victim, spec.role) in unavailable:
-        return _skip(cell_dir, cell_id, unavailable[(spec.victim, spec.role)])
+def cell_of(paths: BenchPaths, config: BenchConfig, spec: CellSpec, seed: int) -> Cell:
+    """The runner's `extract` cell of one bench cell: the extraction and its evaluation."""
     options = dict(spec.options)
     if spec.method == "dock":
-        receptor = Path(str(options.get("receptor_dir") or "")) / f"{options.get('target')}.pdbqt"
-        if not config.receptors or not receptor.is_file():
-            return _skip(cell_dir, cell_id, f"no receptor file {receptor} (pass --receptors DIR holding "
-                                            f"{', '.join(f'{t}.pdbqt' for t in ('fa7', 'parp1', '5ht1b'))})")
         options["cache_dir"] = str(paths.bench / "dock_cache")
     search = _assembles(spec.method)
-    extract = ExtractConfig(
-        out=str(cell_dir), aux=str(paths.aux(spec.aux)),
-        victim=None if spec.victim is None else str(paths.victim(spec.victim, spec.role)),
-        vocab=str(paths.vocab(spec.aux)) if search else None,
-        pool=None if search else str(paths.pool(spec.aux, spec.steps)),
-        steps=spec.steps,
-        templates=two_step_templates(config, paths.vocab(spec.aux)) if search and spec.steps > 1 else None,
-        method=spec.method, options=options, k=config.k, budget=spec.budget, seed=seed, workers=config.workers,
-        role=spec.role if spec.victim is not None else None)
-    t0 = time.perf_counter()
-    try:
-        before = rundir.read_config(cell_dir).inputs_sha256 if rundir.is_run_dir(cell_dir) else None
-        summary = run_extract(extract, on_conflict="replace")
-        write_json_atomic(cell_dir / CELL_FILE, {"cell": cell_id, "seed": seed, **spec.to_dict()})
-        if before == summary.get("inputs_sha256") and rundir.results_current(cell_dir):
-            (cell_dir / SKIPPED_FILE).unlink(missing_ok=True)
-            return {"status": "done", "resumed": True}
-        banks = {}
-        ref = paths.aux("reference")
-        if config.reference_bank and ref.is_file() and ref.stat().st_size > 0:
-            banks["reference"] = ref
-        evaluate_run(cell_dir, training_set_file(paths, spec), extra_banks=banks, fcd=config.fcd,
-                     fcd_seeds=config.fcd_seeds, fcd_max_reference=config.fcd_max_reference)
-    except MolleakError as exc:
-        return _skip(cell_dir, cell_id, f"{spec.method} failed: {exc}")
-    (cell_dir / SKIPPED_FILE).unlink(missing_ok=True)
-    return {"status": "done", "seconds": round(time.perf_counter() - t0, 2)}
+    extract = {
+        "aux": str(paths.aux(spec.aux)),
+        "victim": None if spec.victim is None else str(paths.victim(spec.victim, spec.role)),
+        "role": spec.role if spec.victim is not None else None,
+        "vocab": str(paths.vocab(spec.aux)) if search else None,
+        "pool": None if search else str(paths.pool(spec.aux, spec.steps)),
+        "steps": spec.steps,
+        "templates": two_step_templates(config, paths.vocab(spec.aux)) if search and spec.steps > 1 else None,
+        "method": spec.method, "options": options, "k": config.k, "budget": spec.budget, "seed": seed,
+        "workers": config.workers}
+    banks = {}
+    ref = paths.aux("reference")
+    if config.reference_bank and ref.is_file() and ref.stat().st_size > 0:
+        banks["reference"] = str(ref)
+    evaluate = {"training_set": str(training_set_file(paths, spec)), "banks": banks, "fcd": config.fcd,
+                "fcd_seeds": config.fcd_seeds, "fcd_max_reference": config.fcd_max_reference}
+    return extract_cell_spec(spec.cell_id(seed), extract, evaluate)
+
+
+def _unrunnable(paths: BenchPaths, config: BenchConfig, spec: CellSpec,
+                unavailable: dict[tuple[str, str], str]) -> str | None:
+    """Why a cell cannot run now (no control victim, no receptor), or None."""
+    if spec.victim is not None and (spec.victim, spec.role) in unavailable:
+        return unavailable[(spec.victim, spec.role)]
+    if spec.method == "dock":
+        options = dict(spec.options)
+        receptor = Path(str(options.get("receptor_dir") or "")) / f"{options.get('target')}.pdbqt"
+        if not config.receptors or not receptor.is_file():
+            return (f"no receptor file {receptor} (pass --receptors DIR holding "
+                    f"{', '.join(f'{t}.pdbqt' for t in ('fa7', 'parp1', '5ht1b'))})")
+    return None
 
 
 def plan_of(rows: list[Row], seeds: int) -> list[dict[str, Any]]:
@@ -388,13 +371,30 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
     prepare_pools(paths, config, {(s.aux, s.steps) for s, _ in pending if not _assembles(s.method)},
                   {s.aux for s, _ in pending})
     status: dict[str, Any] = {}
-    for i, (cid, (spec, seed)) in enumerate(cells.items(), start=1):
-        log.info("bench: cell %d/%d %s", i, len(cells), cid)
-        status[cid] = run_cell(paths, config, spec, seed, unavailable)
+    runnable = []
+    for cid, (spec, seed) in cells.items():
+        reason = _unrunnable(paths, config, spec, unavailable)
+        if reason is not None:
+            status[cid] = _skip(paths.cells / cid, cid, reason)
+        else:
+            runnable.append(cell_of(paths, config, spec, seed))
+    plan = run_plan(runnable, paths.cells, what=f"bench {suite}")
+    for cell in runnable:
+        record = plan.records[cell.id]
+        spec, seed = cells[cell.id]
+        write_json_atomic(paths.cells / cell.id / CELL_FILE, {"cell": cell.id, "seed": seed, **spec.to_dict()})
+        if record["status"] == "done":
+            (paths.cells / cell.id / SKIPPED_FILE).unlink(missing_ok=True)
+            status[cell.id] = {"status": "done", "seconds": record["seconds"]}
+        else:
+            status[cell.id] = _skip(paths.cells / cell.id, cell.id, f"{cell.params['extract']['method']} failed: "
+                                                                    f"{record.get('error')}")
+    status = {cid: status[cid] for cid in cells}
+    resumed = plan.resumed
     tables = aggregate(bench, n_boot=n_boot)
     counts = {s: sum(1 for v in status.values() if v["status"] == s) for s in ("done", "skipped")}
     summary = {"suite": suite, "cells": len(cells), **counts,
-               "resumed": sum(1 for v in status.values() if v.get("resumed")),
+               "resumed": resumed,
                "seconds": round(time.perf_counter() - t0, 2), "tables": sorted(tables["tables"])}
     write_json_atomic(bench / "bench.json", {**summary, "status": status})
     return summary

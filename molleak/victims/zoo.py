@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from molleak.data.smiles_io import read_smiles, write_smiles
-from molleak.errors import CheckpointError, MolleakError
+from molleak.errors import MolleakError
 from molleak.models.checkpoint import load_encoder, read_checkpoint_file
+from molleak.plans.runner import LocalExecutor, run_plan
 from molleak.pretrain.base import load_strategies
 from molleak.pretrain.regression import B3DB_REGRESSION, load_b3db_logbb
-from molleak.pretrain.trainer import PretrainConfig, built_with, pretrain
-from molleak.runs import sha256_file, sha256_lines, write_json_atomic
+from molleak.pretrain.trainer import PretrainConfig
+from molleak.rundir import Role
+from molleak.runs import sha256_lines, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -74,97 +76,54 @@ def victim_config(strategy: str, zoo: ZooConfig) -> PretrainConfig:
                           encoder_config=dict(zoo.encoder_config))
 
 
-def _built_provenance(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        return dict(read_checkpoint_file(path).get("provenance", {}))
-    except CheckpointError as exc:
-        log.warning("rebuilding %s: %s", path, exc)
-        return None
+def _row(name: str, built: dict[str, Any], seconds: float) -> dict[str, Any]:
+    if built.get("reused"):
+        return {"victim": name, "file": Path(built["path"]).name, "status": "skipped", "seconds": 0.0}
+    return {"victim": name, "file": Path(built["path"]).name, "status": "built", "seconds": seconds,
+            "loss_per_epoch": built.get("loss_per_epoch"), "seconds_per_epoch": built.get("seconds_per_epoch"),
+            "embedding_spread": built.get("embedding_spread"), "collapsed": built.get("collapsed", False)}
 
 
-def _build_pretrained(strategy: str, train: list[str], train_name: str, zoo: ZooConfig, out: Path,
-                      progress: bool) -> dict[str, Any]:
-    config = victim_config(strategy, zoo)
-    path = out / f"{strategy}.pt"
-    prov = _built_provenance(path)
-    if prov and built_with(prov, config) and prov.get("train_sha256") == sha256_lines(train):
-        log.info("%s: already built for this data and config; skipped", path)
-        return {"victim": strategy, "file": path.name, "status": "skipped", "seconds": 0.0}
-    t0 = time.perf_counter()
-    prov = pretrain(train, config, path, train_name=train_name, progress=progress,
-                    extra_provenance={"zoo": True, "training_sets": [{"role": "pretraining", "file": train_name,
-                                                                      "sha256": sha256_lines(train),
-                                                                      "n": len(train)}]})
-    return {"victim": strategy, "file": path.name, "status": "built", "seconds": time.perf_counter() - t0,
-            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"],
-            "embedding_spread": prov.get("embedding_spread"), "collapsed": prov.get("collapsed", False)}
+def _pretrained_cell(strategy: str, train_path: Path, train: list[str], zoo: ZooConfig, out: Path):
+    from molleak.plans.cells import victim_cell_spec
+
+    return victim_cell_spec(strategy, Role.VICTIM, victim_config(strategy, zoo), out / f"{strategy}.pt",
+                            data=train_path, train_name=str(train_path), extra_provenance={
+                                "zoo": True, "training_sets": [{"role": "pretraining", "file": str(train_path),
+                                                                "sha256": sha256_lines(train), "n": len(train)}]})
 
 
-def _build_regression(zoo: ZooConfig, out: Path, progress: bool) -> dict[str, Any]:
+def _regression_cell(zoo: ZooConfig, out: Path):
+    """The regression victim: the base victim fine-tuned on B3DB logBB (a fresh fine-tune when the base
+    changed: its sha256 is part of the reuse rule)."""
+    from molleak.plans.cells import victim_cell_spec
+
     base_path = out / f"{zoo.regression_base}.pt"
-    base_sha = sha256_file(base_path)
-    ft_smiles, ft_targets = load_b3db_logbb()
-    path = out / f"{REGRESSION}.pt"
+    ft_smiles, _ = load_b3db_logbb()
     ft_file = out / f"{REGRESSION}.finetune.smi"
+    write_smiles(ft_file, ft_smiles)
     encoder, base_prov = load_encoder(base_path)
     config = PretrainConfig(strategy=REGRESSION, epochs=zoo.finetune_epochs, batch_size=zoo.finetune_batch_size,
                             lr=zoo.lr, seed=zoo.seed, encoder=base_prov.get("config", {}).get("encoder", "gin"),
                             encoder_config=encoder.config())
     ft_sha = sha256_lines(ft_smiles)
-    prov = _built_provenance(path)
-    if (prov and built_with(prov, config) and prov.get("base_checkpoint_sha256") == base_sha
-            and prov.get("finetune_sha256") == ft_sha and ft_file.exists()):
-        log.info("%s: already built for this base victim and config; skipped", path)
-        return {"victim": REGRESSION, "file": path.name, "status": "skipped", "seconds": 0.0}
-    write_smiles(ft_file, ft_smiles)
     pre = next((s for s in base_prov.get("training_sets", []) if s.get("role") == "pretraining"),
                {"role": "pretraining", "file": base_prov.get("train_file", ""),
                 "sha256": base_prov.get("train_sha256", ""), "n": base_prov.get("n_train")})
     training_sets = [pre, {"role": "finetuning", "file": ft_file.name, "source": f"qc-b3db {B3DB_REGRESSION}",
                            "target": "logBB", "sha256": ft_sha, "n": len(ft_smiles)}]
-    t0 = time.perf_counter()
-    # a fresh fine-tune each time: it is short, and a resume file cannot tell which base it started from
-    prov = pretrain(ft_smiles, config, path, train_name=str(ft_file), progress=progress, init_encoder=encoder,
-                    targets=ft_targets, resume=False, extra_provenance={
-                        "zoo": True,
-                        "base_strategy": zoo.regression_base,
-                        "base_checkpoint": base_path.name,
-                        "base_checkpoint_sha256": base_sha,
-                        "base_provenance": {k: base_prov.get(k) for k in ("strategy", "config", "train_file",
-                                                                          "train_sha256", "n_train", "epochs")},
-                        "finetune_file": ft_file.name,
-                        "finetune_sha256": ft_sha,
-                        "training_sets": training_sets,
-                        "evaluation_training_set": "pre-training set + fine-tuning set (union of training_sets)",
-                        "embedding": "mean-pooled last GIN layer: the penultimate layer, input of the logBB head",
-                    })
-    return {"victim": REGRESSION, "file": path.name, "status": "built", "seconds": time.perf_counter() - t0,
-            "loss_per_epoch": prov["loss_per_epoch"], "seconds_per_epoch": prov["seconds_per_epoch"],
-            "embedding_spread": prov.get("embedding_spread"), "collapsed": prov.get("collapsed", False)}
-
-
-def _build_in_worker(strategy: str, train: list[str], train_name: str, zoo: ZooConfig, out: Path,
-                     threads: int) -> dict[str, Any]:
-    """One victim in a worker process: one torch thread each, so workers do not fight over cores."""
-    import torch
-
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{strategy}] %(message)s")
-    return _build_pretrained(strategy, train, train_name, zoo, out, progress=False)
-
-
-def _progress_iter(futures: dict[str, Any], progress: bool):
-    """Names of finished victims, in completion order, with a bar over victims."""
-    from concurrent.futures import as_completed
-
-    from tqdm.auto import tqdm
-
-    names = {f: n for n, f in futures.items()}
-    for fut in tqdm(as_completed(names), total=len(names), desc="zoo victims", unit="victim",
-                    disable=not progress):
-        yield names[fut]
+    return victim_cell_spec(REGRESSION, Role.VICTIM, config, out / f"{REGRESSION}.pt", init_from=base_path,
+                            targets="b3db_logbb", train_name=str(ft_file), extra_provenance={
+                                "zoo": True,
+                                "base_strategy": zoo.regression_base,
+                                "base_provenance": {k: base_prov.get(k) for k in (
+                                    "strategy", "config", "train_file", "train_sha256", "n_train", "epochs")},
+                                "finetune_file": ft_file.name,
+                                "finetune_sha256": ft_sha,
+                                "training_sets": training_sets,
+                                "evaluation_training_set": "pre-training set + fine-tuning set (union of training_sets)",
+                                "embedding": "mean-pooled last GIN layer: the penultimate layer, input of the logBB head",
+                            })
 
 
 def evaluation_training_set(victim_path: str | Path, search_dirs: tuple[str | Path, ...] = ()) -> list[str] | None:
@@ -231,27 +190,17 @@ def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] |
     order = [n for n in names if n != REGRESSION]
     if REGRESSION in names and zoo.regression_base not in order and not (out / f"{zoo.regression_base}.pt").exists():
         order.append(zoo.regression_base)
-    results = []
     t_start = time.perf_counter()
-    if workers > 1 and len(order) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # slowest first (Mole-BERT trains two models), so the last worker does not finish alone
-        order.sort(key=lambda n: n != "molebert")
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {name: pool.submit(_build_in_worker, name, train.smiles, str(train_path), zoo, out, 1)
-                       for name in order}
-            for name in _progress_iter(futures, progress):
-                results.append(futures[name].result())
-                log.info("zoo: %s %s in %.0f s", name, results[-1]["status"], results[-1]["seconds"])
-    else:
-        for name in order:
-            log.info("zoo: %s", name)
-            results.append(_build_pretrained(name, train.smiles, str(train_path), zoo, out, progress))
+    # slowest first (Mole-BERT trains two models), so the last worker does not finish alone
+    order.sort(key=lambda n: n != "molebert")
+    # the victims are cells of one plan: built at once by `workers` processes (one torch thread each;
+    # a victim's weights do not depend on `workers`), each reused while its recipe and data are unchanged
+    cells = [_pretrained_cell(name, train_path, train.smiles, zoo, out) for name in order]
+    plan = run_plan(cells, out / "cells", LocalExecutor(workers), progress=progress, what="zoo victims")
+    results = [_row(c.id, plan.result(c.id), plan.records[c.id]["seconds"]) for c in cells]
     if REGRESSION in names:
-        results.append(_build_regression(zoo, out, progress))
+        reg = run_plan([_regression_cell(zoo, out)], out / "cells", what="zoo: regression victim")
+        results.append(_row(REGRESSION, reg.result(REGRESSION), reg.records[REGRESSION]["seconds"]))
     manifest = {"data": str(data_dir), "train_file": str(train_path), "train_sha256": sha256_lines(train.smiles),
                 "n_train": len(train), "config": asdict(zoo), "victims": results,
                 "seconds_total": sum(r["seconds"] for r in results), "workers": workers,
