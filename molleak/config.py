@@ -1,20 +1,30 @@
-"""TOML configs for whole audits, validated by pydantic (unknown keys are rejected).
+"""TOML configs, validated by pydantic (unknown keys are rejected), and the one loader for them.
 
 An audit config says which data tier to build, which victim recipe to pre-train, and how to
 attack it. `molleak audit --config FILE` runs one; `molleak demo` runs the shipped
 `molleak/configs/demo.toml`. Every field has a default, so a config need only say what differs.
+
+The other verbs (`extract`, `pretrain`, `zoo`, `bench`) take `--config FILE` too: a TOML file whose
+keys are the verb's long option names with `_` (`PretrainFileConfig`, `ZooFileConfig`,
+`BenchFileConfig`; extract's is `molleak.attack.run.ExtractConfig` less `force` and `role`).
+Flags given on the command line win over the file (`molleak.cli.common.apply_config`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from molleak.errors import InputFileError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -58,31 +68,149 @@ class AuditConfig(_Strict):
     attack: AttackConfig = AttackConfig()
 
 
+# ---------------------------------------------------------------------------------------------
+# the verbs' --config files: keys are long option names with `_`; a key left out keeps the flag's default
+
+
+class _StrictFile(BaseModel):
+    """TOML gives typed values, so they are checked strictly: `epochs = "3"` or `epochs = 2.5` is an error."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+_Seed = Field(None, ge=0, lt=2**32)
+
+
+class PretrainFileConfig(_StrictFile):
+    """`molleak pretrain --config FILE`."""
+
+    strategy: str | None = None
+    data: str | None = None
+    smiles: str | None = None
+    out: str | None = None
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    emb_dim: int = Field(300, ge=1)
+    layers: int = Field(5, ge=1)
+    seed: int | None = _Seed
+
+
+class ZooFileConfig(_StrictFile):
+    """`molleak zoo --config FILE` (None: the zoo's own default)."""
+
+    data: str | None = None
+    out: str | None = None
+    strategies: list[str] | None = None
+    epochs: int | None = Field(None, ge=1)
+    batch_size: int = Field(256, ge=1)
+    emb_dim: int = Field(300, ge=1)
+    layers: int = Field(5, ge=1)
+    grover_hidden: int | None = Field(None, ge=1)
+    finetune_epochs: int | None = Field(None, ge=1)
+    regression_base: str = "attrmask"
+    seed: int = Field(0, ge=0, lt=2**32)
+    threads: int | None = Field(None, ge=1)
+    workers: int = Field(1, ge=1)
+
+
+def _bench_file_config() -> type[BaseModel]:
+    from molleak.plans.bench.suites import BenchConfig
+
+    hints = get_type_hints(BenchConfig)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(BenchConfig):
+        default = f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory)
+        fields[f.name] = (hints[f.name], default)
+    return create_model(
+        "BenchFileConfig", __base__=_StrictFile, __module__=__name__,
+        suite=(str | None, None), out=(str | None, None), bootstrap=(int, Field(1000, ge=1)), **fields,
+    )
+
+
+#: `molleak bench --config FILE`: `suite`, `out`, `bootstrap` and every
+#: `molleak.plans.bench.suites.BenchConfig` field (what `--set KEY=VALUE` sets)
+BenchFileConfig = _bench_file_config()
+BenchFileConfig.__doc__ = "`molleak bench --config FILE`: suite, out, bootstrap and the BenchConfig fields."
+
+
+def optional_fields(model: type[BaseModel], exclude: tuple[str, ...] = (), name: str | None = None) -> type[BaseModel]:
+    """`model` less `exclude`, with its required fields made optional (default None) and strict types: the
+    shape of a --config file that may leave some options to the command line. Field constraints and
+    extra="forbid" carry over."""
+    fields: dict[str, Any] = {}
+    for key, info in model.model_fields.items():
+        if key in exclude:
+            continue
+        if info.is_required():
+            fields[key] = (info.annotation | None, FieldInfo.merge_field_infos(info, default=None))
+        else:
+            fields[key] = (info.annotation, info)
+    return create_model(name or f"{model.__name__}File", __config__=ConfigDict(**{**model.model_config, "strict": True}),
+                        __module__=model.__module__, **fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _problem_count(n: int) -> str:
+    return f"{n} problem" + ("" if n == 1 else "s")
+
+
+def load_toml(path: str | Path, model: type[M], what: str = "config") -> M:
+    """Read a TOML file (JSON if it ends in `.json`) and validate it with `model`.
+
+    Every failure is one `InputFileError` line that starts `{what} {path}`: the file is missing,
+    a directory, unreadable, not UTF-8, not valid TOML, or does not fit `model` (the first problem,
+    with its dotted location, and how many there are; unknown keys are problems when `model`
+    forbids extra keys).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"{what} {p}: no such file")
+    if not p.is_file():
+        raise InputFileError(f"{what} {p} is not a file" + (" (it is a directory)" if p.is_dir() else ""))
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(f"{what} {p} is not UTF-8 text (a binary file?)") from None
+    except OSError as exc:
+        raise InputFileError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+    return _validate(_parse(text, p.suffix.lower() == ".json", f"{what} {p}"), model, f"{what} {p}")
+
+
+def _parse(text: str, is_json: bool, where: str) -> Any:
+    if is_json:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{where} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputFileError(f"{where} is not valid TOML: {exc}") from None
+
+
+def _validate(raw: Any, model: type[M], where: str) -> M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+            if len(first["loc"]) == 1:
+                msg += f" (known: {', '.join(model.model_fields)})"
+        raise InputFileError(f"{where}: {loc + ': ' if loc else ''}{msg} ({_problem_count(exc.error_count())})") \
+            from None
+
+
 def load_config(path: str | Path | None = None) -> AuditConfig:
     """Read and validate an audit config; None gives the shipped demo config."""
     if path is None:
         text = resources.files("molleak.configs").joinpath("demo.toml").read_text()
-        where = "molleak/configs/demo.toml"
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise InputFileError(f"config file not found: {p}")
-        if not p.is_file():
-            raise InputFileError(f"config {p} is not a file")
-        try:
-            text = p.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputFileError(f"config {p} is not UTF-8 text (a binary file?)") from None
-        except OSError as exc:
-            raise InputFileError(f"config {p} cannot be read ({exc.strerror or exc})") from None
-        where = str(p)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputFileError(f"config {where} is not valid TOML: {exc}") from None
-    try:
-        return AuditConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise InputFileError(f"config {where}: {loc}: {first['msg']} ({exc.error_count()} problem(s))") from None
+        where = "config molleak/configs/demo.toml"
+        return _validate(_parse(text, False, where), AuditConfig, where)
+    return load_toml(path, AuditConfig, "config")

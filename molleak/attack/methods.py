@@ -137,7 +137,8 @@ def validate_options(name: str, options: dict[str, Any] | None) -> dict[str, Any
             model.model_validate(options)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise MolleakError(f"bad option for method {name}: {'.'.join(map(str, first['loc']))}: "
+            what = "method" if name in load_methods() else "score"
+            raise MolleakError(f"bad options for {what} {name}: {'.'.join(map(str, first['loc']))}: "
                                f"{first['msg']}") from None
     return options
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from molleak.errors import InputFileError, MolleakError
 
 #: seeds are fed to NumPy's legacy generator, which takes 0 .. 2**32 - 1
 MAX_SEED = 2**32 - 1
@@ -79,3 +87,122 @@ def output_dir(text: str) -> str:
 
 def add_seed(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_int, default=None, help="random seed (drawn and recorded if omitted)")
+
+
+# ---------------------------------------------------------------------------------------------
+# --config FILE: a verb's options from TOML; flags given on the command line win
+
+
+class MolleakParser(argparse.ArgumentParser):
+    """An ArgumentParser that keeps, on the namespace, the words a `--config` verb was parsed from
+    (so `apply_config` can tell which options the command line gave)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 (argparse's signature)
+        words = list(sys.argv[1:] if args is None else args)
+        ns, extras = super().parse_known_args(words, namespace)
+        spec = getattr(ns, "_config_spec", None)
+        if spec is not None and spec.parser is self:
+            ns._config_argv = words
+        return ns, extras
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    parser: argparse.ArgumentParser
+    model: type[BaseModel]
+    required: tuple[str | tuple[str, ...], ...]
+
+
+def add_config(parser: argparse.ArgumentParser, model: type[BaseModel],
+               required: Sequence[str | tuple[str, ...]] = ()) -> None:
+    """Give `parser` a `--config FILE` option read with `model` (see `apply_config`).
+
+    `required`: options (dests) that must end up set, from the command line or the file; a tuple
+    means one of them. Declare them here instead of `required=True`, which argparse would check
+    before the file is read.
+    """
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file of this command's options (keys: the long option names with _, "
+                             "e.g. batch_size = 64); options given on the command line override it")
+    parser.set_defaults(_config_spec=ConfigSpec(parser, model, tuple(required)))
+
+
+def explicit_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> set[str]:
+    """The dests that `words` set explicitly: `words` re-parsed with every default suppressed."""
+    saved = [(action, action.default) for action in parser._actions]
+    saved_defaults = dict(parser._defaults)
+    try:
+        for action in parser._actions:
+            action.default = argparse.SUPPRESS
+        parser._defaults.clear()
+        ns, _ = argparse.ArgumentParser.parse_known_args(parser, list(words))
+    finally:
+        for action, default in saved:
+            action.default = default
+        parser._defaults.update(saved_defaults)
+    return set(vars(ns))
+
+
+def _flag(parser: argparse.ArgumentParser, dest: str) -> str:
+    for action in parser._actions:
+        if action.dest == dest and action.option_strings:
+            return max(action.option_strings, key=len)
+    return f"--{dest.replace('_', '-')}"
+
+
+def _file_value(action: argparse.Action, key: str, value: Any, where: str) -> Any:
+    """A value from the file, put through the flag's parse-time checks (its type on text, its choices)."""
+    if isinstance(value, str) and action.type is not None and action.type is not str:
+        try:
+            value = action.type(value)
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+            raise InputFileError(f"{where}: {key}: {exc}") from None
+    if action.choices is not None:
+        for item in value if isinstance(value, list) else [value]:
+            if item not in action.choices:
+                raise InputFileError(f"{where}: {key}: {item!r} is not one of: "
+                                     f"{', '.join(map(str, action.choices))}")
+    return value
+
+
+def apply_config(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill `args` from its `--config` file, where the command line did not give the option, then check
+    the required options. A no-op for verbs without `add_config`, and when already applied.
+
+    File keys are dests (`batch_size`); a key with no flag of its own (extract's `options`, bench's
+    settings) is set on `args` for the verb to read. Of a mutually exclusive group the file may name
+    one, and a flag of the group on the command line replaces it.
+    """
+    spec: ConfigSpec | None = getattr(args, "_config_spec", None)
+    if spec is None or getattr(args, "_config_applied", False):
+        return args
+    args._config_applied = True
+    parser = spec.parser
+    explicit = explicit_options(parser, getattr(args, "_config_argv", []))
+    if args.config is not None:
+        from molleak.config import load_toml
+
+        where = f"config {args.config}"
+        loaded = load_toml(args.config, spec.model, "config")
+        given = {key: getattr(loaded, key) for key in loaded.model_fields_set}
+        for group in parser._mutually_exclusive_groups:
+            dests = [action.dest for action in group._group_actions]
+            in_file = [d for d in dests if d in given]
+            if len(in_file) > 1:
+                raise InputFileError(f"{where}: {in_file[0]} and {in_file[1]} cannot both be given")
+            if in_file and explicit & set(dests):
+                del given[in_file[0]]
+        actions = {action.dest: action for action in parser._actions}
+        for key, value in given.items():
+            if key in explicit:
+                continue
+            if key in actions:
+                value = _file_value(actions[key], key, value, where)
+            setattr(args, key, value)
+    for need in spec.required:
+        names = (need,) if isinstance(need, str) else need
+        if all(getattr(args, name, None) is None for name in names):
+            flags = " or ".join(_flag(parser, name) for name in names)
+            keys = " or ".join(f"`{name}`" for name in names)
+            raise MolleakError(f"{flags} is required (on the command line, or as {keys} in the --config file)")
+    return args

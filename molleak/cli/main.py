@@ -9,13 +9,14 @@ import pkgutil
 import sys
 
 import molleak
+from molleak.cli.common import MolleakParser, apply_config
 from molleak.errors import MolleakError
 
 log = logging.getLogger("molleak")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = MolleakParser(
         prog="molleak",
         description="Audit molecular pre-trained GNNs for training-data leakage.",
     )
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        apply_config(args)  # --config FILE of the verbs that take one
         result = args.func(args)
     except MolleakError as exc:
         print(f"molleak: error: {exc}", file=sys.stderr)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from molleak.cli.common import add_seed, output_file, positive_float, positive_int
+from molleak.cli.common import add_config, add_seed, output_file, positive_float, positive_int
+from molleak.config import PretrainFileConfig
 from molleak.data.smiles_io import read_smiles
 from molleak.pretrain.base import load_strategies
 from molleak.pretrain.trainer import PretrainConfig, pretrain
@@ -18,17 +19,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pre-train one victim encoder",
         description="Pre-train an encoder on a SMILES set with a registered strategy; resumable.",
     )
-    p.add_argument("--strategy", required=True, choices=load_strategies().names())
-    src = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--strategy", choices=load_strategies().names(), help="pre-training strategy; required")
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--data", help="a tier directory from `molleak data prepare` (trains on its private.smi)")
-    src.add_argument("--smiles", help="a SMILES file to train on")
-    p.add_argument("--out", required=True, type=output_file, help="checkpoint file to write (e.g. victim.pt)")
+    src.add_argument("--smiles", help="a SMILES file to train on (this or --data is required)")
+    p.add_argument("--out", type=output_file, help="checkpoint file to write (e.g. victim.pt); required")
     p.add_argument("--epochs", type=positive_int, default=3)
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--emb-dim", type=positive_int, default=300)
     p.add_argument("--layers", type=positive_int, default=5)
     add_seed(p)
+    add_config(p, PretrainFileConfig, required=("strategy", ("data", "smiles"), "out"))
     p.set_defaults(func=run)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from molleak.cli.common import output_dir, positive_int, seed_int
+from molleak.cli.common import add_config, output_dir, positive_int, seed_int
+from molleak.config import ZooFileConfig
 from molleak.runs import resolve_seed, seed_everything
 
 
@@ -18,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "regression victim fine-tuned on B3DB logBB. Victims already built for the same data and config are "
         "skipped; a half-built one resumes.",
     )
-    p.add_argument("--data", required=True, help="a tier directory from `molleak data prepare`")
-    p.add_argument("--out", required=True, type=output_dir, help="zoo directory")
+    p.add_argument("--data", help="a tier directory from `molleak data prepare`; required")
+    p.add_argument("--out", type=output_dir, help="zoo directory; required")
     p.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
                    help=f"victims to build (default: all: {' '.join(ZOO_VICTIMS)})")
     p.add_argument("--epochs", type=positive_int, default=None,
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=positive_int, default=1,
                    help="victims pre-trained at once, each in its own process with one torch thread "
                    "(2 on a 2-core machine)")
+    add_config(p, ZooFileConfig, required=("data", "out"))
     p.set_defaults(func=run)
 
 

@@ -146,6 +146,7 @@ class PlanResult:
     ran: int
     failed: int
     seconds: float
+    ran_ids: frozenset[str] = frozenset()  # the cells run this time (the others were reused)
 
     def result(self, cell_id: str) -> dict[str, Any]:
         rec = self.records[cell_id]
@@ -195,4 +196,4 @@ def run_plan(cells: Iterable[Cell], cells_dir: str | Path, executor: Executor | 
         bar.update(1)
     bar.close()
     return PlanResult({c.id: records[c.id] for c in cells}, resumed, len(jobs), failed,
-                      round(time.perf_counter() - t0, 2))
+                      round(time.perf_counter() - t0, 2), frozenset(c.id for c, _, _ in jobs))

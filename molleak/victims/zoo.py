@@ -76,8 +76,8 @@ def victim_config(strategy: str, zoo: ZooConfig) -> PretrainConfig:
                           encoder_config=dict(zoo.encoder_config))
 
 
-def _row(name: str, built: dict[str, Any], seconds: float) -> dict[str, Any]:
-    if built.get("reused"):
+def _row(name: str, built: dict[str, Any], seconds: float, ran: bool) -> dict[str, Any]:
+    if built.get("reused") or not ran:
         return {"victim": name, "file": Path(built["path"]).name, "status": "skipped", "seconds": 0.0}
     return {"victim": name, "file": Path(built["path"]).name, "status": "built", "seconds": seconds,
             "loss_per_epoch": built.get("loss_per_epoch"), "seconds_per_epoch": built.get("seconds_per_epoch"),
@@ -197,10 +197,11 @@ def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] |
     # a victim's weights do not depend on `workers`), each reused while its recipe and data are unchanged
     cells = [_pretrained_cell(name, train_path, train.smiles, zoo, out) for name in order]
     plan = run_plan(cells, out / "cells", LocalExecutor(workers), progress=progress, what="zoo victims")
-    results = [_row(c.id, plan.result(c.id), plan.records[c.id]["seconds"]) for c in cells]
+    results = [_row(c.id, plan.result(c.id), plan.records[c.id]["seconds"], c.id in plan.ran_ids) for c in cells]
     if REGRESSION in names:
         reg = run_plan([_regression_cell(zoo, out)], out / "cells", what="zoo: regression victim")
-        results.append(_row(REGRESSION, reg.result(REGRESSION), reg.records[REGRESSION]["seconds"]))
+        results.append(_row(REGRESSION, reg.result(REGRESSION), reg.records[REGRESSION]["seconds"],
+                            REGRESSION in reg.ran_ids))
     manifest = {"data": str(data_dir), "train_file": str(train_path), "train_sha256": sha256_lines(train.smiles),
                 "n_train": len(train), "config": asdict(zoo), "victims": results,
                 "seconds_total": sum(r["seconds"] for r in results), "workers": workers,

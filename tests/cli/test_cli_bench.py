@@ -22,7 +22,7 @@ def test_unknown_setting_is_one_line(tmp_path, capsys):
 def test_missing_config_file(tmp_path, capsys):
     err = _error(capsys, ["bench", "--suite", "table1", "--out", str(tmp_path / "b"),
                           "--config", str(tmp_path / "nope.json")])
-    assert "bench config not found" in err
+    assert "nope.json: no such file" in err
 
 
 def test_bad_json_config(tmp_path, capsys):

@@ -10,12 +10,12 @@ from molleak.attack.membership import (
     draw_neighbours,
     embedding_norm,
     invariance,
-    membership_audit,
     membership_scores,
     sharpness,
 )
 from molleak.chem import canonical_smiles
 from molleak.errors import MolleakError
+from molleak.evaluate.membership import membership_audit
 
 
 class CountingVictim:
