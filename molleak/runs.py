@@ -127,8 +127,10 @@ def start_run(out_dir: str | os.PathLike, config: dict[str, Any], seed: int) -> 
     """Create a run directory and write `config.json` (resolved config + seed) and `metadata.json`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", {**config, "seed": seed})
-    write_json_atomic(out / "metadata.json", run_metadata())
+    from molleak.rundir import CONFIG_FILE, METADATA_FILE
+
+    write_json_atomic(out / CONFIG_FILE, {**config, "seed": seed})
+    write_json_atomic(out / METADATA_FILE, run_metadata())
     return out
 
 

@@ -64,17 +64,22 @@ class MethodNeeds:
         victim: it queries the victim (False: a victim-free control that never loads one).
         candidates: `pool` (ranks an enumerated candidate pool) or `vocabulary` (assembles its
             own molecules from the vocabulary, e.g. the policy search).
+        extends_budget: a rerun with a larger query budget continues the run from its checkpoint
+            (the searches); the budget is then not one of the run's identifying inputs.
     """
 
     victim: bool = True
     candidates: Literal["pool", "vocabulary"] = "pool"
+    extends_budget: bool = False
 
 
-def register_method(name: str, *, victim: bool = True, candidates: Literal["pool", "vocabulary"] = "pool"):
+def register_method(name: str, *, victim: bool = True, candidates: Literal["pool", "vocabulary"] = "pool",
+                    extends_budget: bool = False):
     """Register `fn(ctx, options) -> MethodOutput` as extraction method `name`, with what it needs."""
 
     def deco(fn: Callable[..., MethodOutput]) -> Callable[..., MethodOutput]:
-        fn.needs = MethodNeeds(victim=victim, candidates=candidates)  # type: ignore[attr-defined]
+        fn.needs = MethodNeeds(victim=victim, candidates=candidates,  # type: ignore[attr-defined]
+                               extends_budget=extends_budget)
         METHODS.register(name)(fn)
         return fn
 

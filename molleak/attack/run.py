@@ -116,7 +116,7 @@ def victim_ref(path: str | Path) -> rundir.VictimRef:
 
 
 def _resolve(config: ExtractConfig, seed: int, uses_victim: bool, victim: Victim | None,
-             aux_sha: str) -> tuple[dict[str, Any], rundir.RunConfig]:
+             aux_sha: str, budget_is_input: bool = True) -> tuple[dict[str, Any], rundir.RunConfig]:
     """The run's resolved inputs (what the reuse hash covers) and its `config.json` record."""
     role = config.role or (rundir.Role.VICTIM if uses_victim else rundir.Role.PRIOR)
     ref = None
@@ -130,8 +130,10 @@ def _resolve(config: ExtractConfig, seed: int, uses_victim: bool, victim: Victim
     inputs: dict[str, Any] = {
         "role": str(role), "method": config.method, "options": config.options, "aux_sha256": aux_sha,
         "victim_sha256": None if ref is None else ref.sha256, "steps": config.steps, "templates": config.templates,
-        "k": config.k, "budget": config.budget, "seed": seed,
+        "k": config.k, "seed": seed,
     }
+    if budget_is_input:  # a search's budget can be raised to continue it: not what identifies the run
+        inputs["budget"] = config.budget
     if config.pool is not None:
         if not Path(config.pool).is_file():
             raise InputFileError(f"candidate pool not found: {config.pool}")
@@ -235,13 +237,16 @@ def run_extract(config: ExtractConfig, *, victim: Victim | None = None,
                            f"one be mined from the aux set), not --pool")
     aux = read_smiles(config.aux, what="auxiliary set")
     aux_sha = sha256_lines(aux.smiles)
-    inputs, record = _resolve(config, seed, needs.victim, victim, aux_sha)
+    inputs, record = _resolve(config, seed, needs.victim, victim, aux_sha, not needs.extends_budget)
     out, resumed = rundir.open_run(config.out, inputs, force=config.force, on_conflict=on_conflict)
     if resumed and (out / rundir.EXTRACT_FILE).is_file() and (out / rundir.SCORES_FILE).is_file():
         done = rundir.read_extract(out)
-        if done.inputs_sha256 == record.inputs_sha256:
+        if done.inputs_sha256 == record.inputs_sha256 and done.budget == config.budget:
             log.info("%s already holds this run (same inputs); nothing to do", out)
             return done.model_dump()
+        if needs.extends_budget and None not in (done.budget, config.budget) and config.budget < done.budget:
+            raise rundir.RunDirConflict(f"{out} holds a {config.method} run with budget {done.budget}; a search can "
+                                        f"be continued with a larger budget, not a smaller one (or --force)")
     seed_everything(seed)
     # the config goes down only now: every input was checked, and the directory holds this run
     write_json_atomic(out / rundir.CONFIG_FILE, {**record.model_dump(mode="json"), "inputs": inputs})

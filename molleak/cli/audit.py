@@ -6,6 +6,7 @@ import argparse
 import logging
 import time
 
+from molleak.cli.common import add_backend, plan_executor
 from molleak.config import load_config
 from molleak.plans.audit import format_table, run_audit
 
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--force", action="store_true",
                    help="--out holds an audit of another config: discard it and start afresh (default: refuse)")
+    add_backend(p)
     p.set_defaults(func=run)
     d = sub.add_parser(
         "demo",
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
     d.add_argument("--force", action="store_true",
                    help="--out holds an audit of another config: discard it and start afresh (default: refuse)")
+    add_backend(d)
     d.set_defaults(func=run, config=None)
 
 
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "tier", None):
         config.data.tier = args.tier
     t0 = time.perf_counter()
-    summary = run_audit(config, args.out, progress=not args.no_progress, force=args.force)
+    summary = run_audit(config, args.out, progress=not args.no_progress, force=args.force,
+                        executor=plan_executor(args))
     print(format_table(summary["headline"]))
     for name, verdict in summary.get("verdicts", {}).items():
         print(f"{name}: {verdict}")

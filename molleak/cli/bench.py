@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from molleak.cli.common import add_config, apply_config, positive_int
+from molleak.cli.common import add_backend, add_config, apply_config, plan_executor, positive_int
 from molleak.config import BenchFileConfig
 
 
@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(e.g. two_step_templates=3, encoder_config='{\"num_layers\": 3, \"emb_dim\": 64}')")
     p.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--out", help="bench directory (resumed when it exists); required")
+    add_backend(p)
     add_config(p, BenchFileConfig, required=("suite", "out"))
     p.set_defaults(func=run)
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from molleak.plans.bench.runner import run_bench
 
     config = build_config(args)
-    summary = run_bench(args.suite, args.out, config, n_boot=args.bootstrap)
+    summary = run_bench(args.suite, args.out, config, n_boot=args.bootstrap, executor=plan_executor(args))
     print(f"bench {args.suite}: {summary['cells']} cells ({summary['done']} done, {summary['resumed']} resumed, "
           f"{summary['skipped']} skipped) in {summary['seconds']:.0f} s; tables in {args.out}/table.md")
     return 0

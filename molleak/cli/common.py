@@ -89,6 +89,30 @@ def add_seed(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_int, default=None, help="random seed (drawn and recorded if omitted)")
 
 
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    """`--backend local|ray` and `--address`: where the verb's plans run (read with `plan_executor`)."""
+    g = parser.add_argument_group("where the cells run")
+    g.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: this machine (default); ray: Ray tasks, on a local Ray instance or the cluster "
+                        "at --address (needs pip install 'molleak[ray]' and a plan directory every node sees)")
+    g.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="with --backend ray: a running Ray cluster's head (HOST:PORT, or auto); "
+                        "default: start a local Ray instance on 127.0.0.1")
+
+
+def plan_executor(args: argparse.Namespace, workers: int | None = None):
+    """The executor `add_backend`'s options ask for: None for `local` (the verb's own local executor),
+    else `molleak.plans.runner.make_executor` (with `workers`: CPUs of a local Ray instance)."""
+    backend, address = getattr(args, "backend", "local"), getattr(args, "address", None)
+    if address is not None and backend != "ray":
+        raise MolleakError("--address is for --backend ray")
+    if backend == "local":
+        return None
+    from molleak.plans.runner import make_executor
+
+    return make_executor(backend, workers, address)
+
+
 # ---------------------------------------------------------------------------------------------
 # --config FILE: a verb's options from TOML; flags given on the command line win
 

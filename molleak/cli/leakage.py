@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from molleak.cli.common import add_seed, positive_int
+from molleak.cli.common import add_backend, add_seed, plan_executor, positive_int
 from molleak.errors import MolleakError
 from molleak.runs import resolve_seed, seed_everything, start_run, write_json_atomic
 
@@ -129,6 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _training_options(c)
     _membership_options(c)
     add_seed(c)
+    add_backend(c)
     c.set_defaults(func=run_canary)
 
     s = verbs.add_parser("sweep", help="the memorisation sweep: membership over private-set size x epochs",
@@ -144,6 +145,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _training_options(s)
     _membership_options(s, members=200)
     add_seed(s)
+    add_backend(s)
     s.set_defaults(func=run_sweep)
 
     st = verbs.add_parser("statistics", help="every membership statistic on the same canary victims",
@@ -229,6 +231,7 @@ def run_canary(args: argparse.Namespace) -> int:
     from molleak.evaluate.tables import canary_membership_table, canary_table
     from molleak.plans import leakage
 
+    executor = plan_executor(args)
     seed = _start(args)
     train = _train(args)
     if args.canary_pool:
@@ -243,7 +246,7 @@ def run_canary(args: argparse.Namespace) -> int:
     res = leakage.run_canary(args.data, args.out, repeats=args.repeats, epochs=args.epochs,
                              n_private=args.private_size, n_canaries=args.canaries, pool=args.canary_pool,
                              attack=args.attack, attack_options=parse_options(args.attack_option), **train,
-                             **_common(args, seed))
+                             **_common(args, seed), executor=executor)
     print("\n".join(canary_membership_table(res, load=os.getloadavg()[0], seconds=time.perf_counter() - t0)))
     if args.canary_pool:
         print()
@@ -267,11 +270,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     from molleak.evaluate.tables import sweep_table
     from molleak.plans import leakage
 
+    executor = plan_executor(args)
     seed = _start(args)
     train = _train(args)
     t0 = time.perf_counter()
     res = leakage.run_sweep(args.data, args.out, sizes=args.sizes, epochs=args.epochs, cells=args.cells,
-                            n_members=args.members, **train, **_common(args, seed))
+                            n_members=args.members, **train, **_common(args, seed),
+                            executor=executor)
     print("\n".join(sweep_table(res, load=os.getloadavg()[0], seconds=time.perf_counter() - t0)))
     print()
     parts = [f"n{c['size']}/e{c['epochs']}: {_auc_line(c['membership']['rows'], 'victim-minus-reference')}"

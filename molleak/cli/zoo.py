@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from molleak.cli.common import add_config, output_dir, positive_int, seed_int
+from molleak.cli.common import add_backend, add_config, output_dir, plan_executor, positive_int, seed_int
 from molleak.config import ZooFileConfig
 from molleak.runs import resolve_seed, seed_everything
 
@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch intra-op threads (1 is much faster on a machine shared with other jobs)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="victims pre-trained at once, each in its own process with one torch thread "
-                   "(2 on a 2-core machine)")
+                   "(2 on a 2-core machine); with --backend ray, the CPUs of a local Ray instance")
+    add_backend(p)
     add_config(p, ZooFileConfig, required=("data", "out"))
     p.set_defaults(func=run)
 
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                     encoder_config={"num_layers": args.layers, "emb_dim": args.emb_dim},
                     grover_config={"hidden": args.grover_hidden} if args.grover_hidden else {},
                     finetune_epochs=args.finetune_epochs, regression_base=args.regression_base)
-    manifest = build_zoo(args.data, args.out, args.strategies, zoo, workers=args.workers)
+    manifest = build_zoo(args.data, args.out, args.strategies, zoo, workers=args.workers,
+                         executor=plan_executor(args, args.workers))
     built = [v["victim"] for v in manifest["victims"] if v["status"] == "built"]
     skipped = [v["victim"] for v in manifest["victims"] if v["status"] == "skipped"]
     print(f"zoo {args.out}: built {len(built)} ({' '.join(built) or '-'}), skipped {len(skipped)} "

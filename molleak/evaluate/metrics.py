@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from molleak import rundir
 from molleak.ranking import rank_order, roc_auc
 
-K_LIST = (50, 100, 200)
-FPR_LEVELS = {"1%": 0.01, "0.1%": 0.001}
+K_LIST = rundir.K_LIST
+FPR_LEVELS = rundir.FPR_LEVELS
 
 
 def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -82,13 +83,13 @@ def pool_metrics(scores: np.ndarray, labels: Mapping[str, np.ndarray], k_list: S
         ranked = lab[order]
         for k in k_list:
             p, hits, n = precision_at_k(ranked, k)
-            out[f"precision_{kind}@{k}"] = p
-            out[f"precision_{kind}@{k}_ci95"] = list(wilson_interval(hits, n))
-            out[f"hits_{kind}@{k}"] = hits
+            out[rundir.precision_key(kind, k)] = p
+            out[rundir.precision_key(kind, k) + rundir.CI_SUFFIX] = list(wilson_interval(hits, n))
+            out[rundir.hits_key(kind, k)] = hits
             if n < k:
                 out[f"n_ranked@{k}"] = n
-        out[f"base_rate_{kind}"] = float(lab[scored].mean()) if scored.any() else float("nan")
-        out[f"positives_{kind}"] = int(lab[scored].sum())
+        out[rundir.base_rate_key(kind)] = float(lab[scored].mean()) if scored.any() else float("nan")
+        out[rundir.positives_key(kind)] = int(lab[scored].sum())
         suffix = "" if i == 0 else f"_{kind}"
         out[f"auc{suffix}"] = roc_auc(lab, scores)
         for name, level in FPR_LEVELS.items():

@@ -34,7 +34,7 @@ from typing import Any
 from molleak import rundir
 from molleak.config import AuditConfig
 from molleak.plans.cells import extract_cell_spec
-from molleak.plans.runner import Cell, run_plan
+from molleak.plans.runner import Cell, Executor, run_plan
 from molleak.runs import start_run, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ def _prepare_data(config: AuditConfig, out: Path) -> Path:
     return data
 
 
-def _build_models(config: AuditConfig, data: Path, out: Path, progress: bool) -> dict[str, Path]:
+def _build_models(config: AuditConfig, data: Path, out: Path, progress: bool,
+                  executor: Executor | None = None) -> dict[str, Path]:
     """The victim, its reference victim (same recipe and seed on reference.smi) and its untrained
     encoder: cells of one plan, each built or reused by the one victim builder."""
     from molleak.plans.cells import victim_cell_spec
@@ -79,7 +80,7 @@ def _build_models(config: AuditConfig, data: Path, out: Path, progress: bool) ->
                                       train_name="reference.smi",
                                       extra_provenance={"reference_of": str(paths["victim"])}))
     cells.append(victim_cell_spec("untrained", "untrained", recipe, paths["untrained"]))
-    plan = run_plan(cells, models / "cells", progress=progress, what="audit models")
+    plan = run_plan(cells, models / "cells", executor, progress=progress, what="audit models")
     for cell in cells:
         plan.result(cell.id)  # a failed model stops the audit with its error
     return {name: paths[name] for name in ("victim", "reference", "untrained") if name in paths}
@@ -97,10 +98,10 @@ def _mine_vocab(config: AuditConfig, data: Path, out: Path) -> Path:
     return vocab
 
 
-def _run_cells(cells: list[Cell], runs_dir: Path, what: str) -> dict[str, Path]:
+def _run_cells(cells: list[Cell], runs_dir: Path, what: str, executor: Executor | None = None) -> dict[str, Path]:
     """Extraction cells (each evaluated against the private set and the reference set) through the
     one cell runner: a cell is reused while its inputs are unchanged and rerun when they changed."""
-    plan = run_plan(cells, runs_dir, what=what)
+    plan = run_plan(cells, runs_dir, executor, what=what)
     for cell in cells:
         plan.result(cell.id)
     return {cell.id: runs_dir / cell.id for cell in cells}
@@ -146,11 +147,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True, force: bool = False) -> dict[str, Any]:
+def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True, force: bool = False,
+              executor: Executor | None = None) -> dict[str, Any]:
     """Run (or resume) the whole audit into `out_dir`; returns the content of `audit.json`.
 
     `out_dir` is resumed only when it holds an audit of the same config; an audit of another config
-    is refused (or, with `force`, discarded and started afresh).
+    is refused (or, with `force`, discarded and started afresh). `executor` runs its plans (models,
+    extraction cells; default: in this process), e.g. a `RayExecutor`.
     """
     t0 = time.perf_counter()
     inputs = config.model_dump()
@@ -161,7 +164,7 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     _stage("data")
     data = _prepare_data(config, out)
     _stage("victim, reference victim, untrained encoder")
-    models = _build_models(config, data, out, progress)
+    models = _build_models(config, data, out, progress, executor)
     _stage("vocabulary (aux set only)")
     vocab = _mine_vocab(config, data, out)
 
@@ -178,14 +181,14 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     methods = list(a.one_step_methods)
     # the first method enumerates the one-step pool; every other run and control ranks that same file
     first = _run_cells([cell(methods[0], victim=str(models["victim"]), steps=1, method=methods[0])], one,
-                       "one-step extraction")
+                       "one-step extraction", executor)
     runs.update({f"one_step/{k}": v for k, v in first.items()})
     pool_file = one / methods[0] / rundir.POOL_FILE
     pool_one = str(pool_file) if pool_file.is_file() else None
     cells = [cell(m, victim=str(models["victim"]), steps=1, method=m, pool=pool_one) for m in methods[1:]]
     cells += [cell(f"adapter@{c}", victim=str(models[c]), role=c, steps=1, method="adapter", pool=pool_one)
               for c in CONTROL_VICTIMS if c in models]
-    runs.update({f"one_step/{k}": v for k, v in _run_cells(cells, one, "one-step extraction").items()})
+    runs.update({f"one_step/{k}": v for k, v in _run_cells(cells, one, "one-step extraction", executor).items()})
     if a.two_step:
         _stage("two-step extraction")
         from molleak.attack.methods import method_needs
@@ -210,7 +213,7 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
             cells.append(cell("adapter-budget@reference", victim=str(models["reference"]), role="reference",
                               method="adapter-budget", pool=str(pool_two), **two))
         runs.update({f"two_step/{k}": v for k, v in _run_cells(cells, out / "runs" / "two_step",
-                                                                "two-step extraction").items()})
+                                                                "two-step extraction", executor).items()})
 
     attribution: dict[str, Any] = {}
     if "reference" in models:

@@ -32,7 +32,7 @@ from molleak.errors import InputFileError, MolleakError
 from molleak.evaluate.attribution import to_jsonable
 from molleak.evaluate.membership import membership_audit
 from molleak.models.victim import Victim
-from molleak.plans.runner import CELL_KINDS, Cell, run_plan
+from molleak.plans.runner import CELL_KINDS, Cell, Executor, run_plan
 from molleak.pretrain.trainer import PretrainConfig, recipe_version
 from molleak.rundir import Role
 from molleak.runs import sha256_lines, write_json_atomic
@@ -110,10 +110,10 @@ def _sample(smiles: list[str], n: int, rng: np.random.Generator) -> list[str]:
     return [smiles[i] for i in sorted(rng.choice(len(smiles), size=n, replace=False))]
 
 
-def _run_cells(out: Path, cells: list[Cell], what: str) -> dict[str, dict[str, Any]]:
+def _run_cells(out: Path, cells: list[Cell], what: str, executor: Executor | None = None) -> dict[str, dict[str, Any]]:
     """Run an experiment's cells through the one cell runner (resumed by each cell's key); returns,
     per cell id, its result with the parameters it was made with and its seconds."""
-    plan = run_plan(cells, out / "cells", what=what)
+    plan = run_plan(cells, out / "cells", executor, what=what)
     done = {}
     for cell in cells:
         record = plan.records[cell.id]
@@ -191,6 +191,7 @@ def run_canary(
     pool: str | Path | None = None,
     attack: str = "adapter",
     attack_options: dict[str, Any] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Canary positive control over a grid of repetition counts and epochs.
 
@@ -246,7 +247,7 @@ def run_canary(
                               attack_options=dict(attack_options or {}))
             cells.append(Cell(name, "canary", params, () if pool is None else (str(pool), str(data / "aux.smi"))))
             grid.append((r, ep, name))
-    done = _run_cells(out, cells, "canary control")
+    done = _run_cells(out, cells, "canary control", executor)
     cells = [{"repeats": r, "epochs": ep, **done[name]} for r, ep, name in grid]
     result = {"experiment": "canary", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "n_private": len(private),
               "n_canaries": n_canaries, "seed": seed, "canary_source": "holdout" if pool is None else str(pool),
@@ -329,6 +330,7 @@ def run_sweep(
     n_boot: int = 1000,
     seed: int = 0,
     statistic: str = DEFAULT_STATISTIC,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Memorisation sweep: private-set size x epochs; membership of private vs holdout molecules.
 
@@ -366,7 +368,7 @@ def run_sweep(
             "members": members, "nonmembers": nonmembers, "models": str(out / "models"),
             "name": name, "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic, "seed": seed}))
         grid.append((size, ep, name))
-    finished = _run_cells(out, cells, "memorisation sweep")
+    finished = _run_cells(out, cells, "memorisation sweep", executor)
     done = [{"size": size, "epochs": ep, **finished[name]} for size, ep, name in grid]
     result = {"experiment": "sweep", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "seed": seed,
               "cells": done}

@@ -9,7 +9,8 @@ decided by paths or file times.
 
 An **executor** runs the pending cells: `LocalExecutor(workers)` in this process (workers=1) or in
 a pool of spawned processes with one torch thread each (the same numbers as a serial run: every
-cell is seeded by its parameters). A distributed backend implements the same `map` interface.
+cell is seeded by its parameters); `RayExecutor` (`molleak.plans.ray_executor`, the `ray` extra) as
+Ray tasks on a local instance or a cluster. `make_executor` makes either from a verb's options.
 Results come back through each cell's directory (`cell.json`), so a killed run loses only the
 cells that were running.
 """
@@ -129,6 +130,29 @@ class LocalExecutor:
             futures = {pool.submit(_run_in_worker, cell, str(cell_dir), key, 1): cell for cell, cell_dir, key in jobs}
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
+
+
+BACKENDS = ("local", "ray")
+
+
+def make_executor(backend: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+    """The executor of a verb's plans.
+
+    Args:
+        backend: "local" (this machine, `LocalExecutor`) or "ray" (`RayExecutor`).
+        workers: local: cells at once (default 1); ray: CPUs of the local Ray instance it starts
+            when no address is given (default: all); ignored with an address (the cluster decides).
+        address: ray only: "auto" or the head's "HOST:PORT" (default: a local Ray instance).
+    """
+    if backend not in BACKENDS:
+        raise MolleakError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "local":
+        if address is not None:
+            raise MolleakError("an address is for the ray backend (--backend ray)")
+        return LocalExecutor(workers or 1)
+    from molleak.plans.ray_executor import RayExecutor
+
+    return RayExecutor(address, num_cpus=workers if address is None else None)
 
 
 def _load_kinds() -> None:

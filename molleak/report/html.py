@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from molleak import rundir
 from molleak.errors import MolleakError
 from molleak.report import figures
 from molleak.report.load import AuditData, discover, label_with_private
@@ -77,8 +78,8 @@ def summary_section(summary: AuditSummary) -> str:
             above = ("-" if row.above_base_rate is None else "yes" if row.above_base_rate
                      else "no (interval reaches the base rate)")
             rows.append([row.role_label, row.victim, row.label, str(row.seeds)]
-                        + [est(row, f"precision_{KINDS[0]}@{k}") for k in ks]
-                        + [scalar(row.base_rate[KINDS[0]]), est(row, f"precision_{KINDS[1]}@{kmax}"),
+                        + [est(row, rundir.precision_key(KINDS[0], k)) for k in ks]
+                        + [scalar(row.base_rate[KINDS[0]]), est(row, rundir.precision_key(KINDS[1], kmax)),
                            scalar(row.base_rate[KINDS[1]]), est(row, "auc"),
                            scalar(row.reference_bank_precision) if row.reference_bank_precision is not None
                            else "n/a (no --bank reference=...)",

@@ -20,7 +20,7 @@ from typing import Any
 from molleak.data.smiles_io import read_smiles, write_smiles
 from molleak.errors import MolleakError
 from molleak.models.checkpoint import load_encoder, read_checkpoint_file
-from molleak.plans.runner import LocalExecutor, run_plan
+from molleak.plans.runner import Executor, LocalExecutor, run_plan
 from molleak.pretrain.base import load_strategies
 from molleak.pretrain.regression import B3DB_REGRESSION, load_b3db_logbb
 from molleak.pretrain.trainer import PretrainConfig
@@ -163,7 +163,8 @@ def evaluation_training_set(victim_path: str | Path, search_dirs: tuple[str | Pa
 
 
 def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] | None = None,
-              zoo: ZooConfig | None = None, *, progress: bool = True, workers: int = 1) -> dict[str, Any]:
+              zoo: ZooConfig | None = None, *, progress: bool = True, workers: int = 1,
+              executor: Executor | None = None) -> dict[str, Any]:
     """Build (or complete) a victim zoo; returns the manifest also written to `<out_dir>/zoo.json`.
 
     Args:
@@ -174,6 +175,7 @@ def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] |
         zoo: epochs, seed, encoder sizes, fine-tune settings.
         workers: victims pre-trained at once, each in its own process with one torch thread (the
             victims are independent; a victim's weights do not depend on `workers`).
+        executor: runs the victims' cells instead (e.g. `RayExecutor`; `runner.make_executor`).
     """
     zoo = zoo or ZooConfig()
     names = list(strategies or ZOO_VICTIMS)
@@ -196,10 +198,10 @@ def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] |
     # the victims are cells of one plan: built at once by `workers` processes (one torch thread each;
     # a victim's weights do not depend on `workers`), each reused while its recipe and data are unchanged
     cells = [_pretrained_cell(name, train_path, train.smiles, zoo, out) for name in order]
-    plan = run_plan(cells, out / "cells", LocalExecutor(workers), progress=progress, what="zoo victims")
+    plan = run_plan(cells, out / "cells", executor or LocalExecutor(workers), progress=progress, what="zoo victims")
     results = [_row(c.id, plan.result(c.id), plan.records[c.id]["seconds"], c.id in plan.ran_ids) for c in cells]
     if REGRESSION in names:
-        reg = run_plan([_regression_cell(zoo, out)], out / "cells", what="zoo: regression victim")
+        reg = run_plan([_regression_cell(zoo, out)], out / "cells", executor, what="zoo: regression victim")
         results.append(_row(REGRESSION, reg.result(REGRESSION), reg.records[REGRESSION]["seconds"],
                             REGRESSION in reg.ran_ids))
     manifest = {"data": str(data_dir), "train_file": str(train_path), "train_sha256": sha256_lines(train.smiles),

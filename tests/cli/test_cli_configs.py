@@ -122,7 +122,7 @@ def test_bench_settings_are_plain_keys_of_its_config_file(tmp_path, monkeypatch)
 
     seen = {}
 
-    def fake_run_bench(suite, out, config, *, n_boot):
+    def fake_run_bench(suite, out, config, *, n_boot, executor=None):
         seen.update(suite=suite, out=out, config=config, n_boot=n_boot)
         return {"cells": 0, "done": 0, "resumed": 0, "skipped": 0, "seconds": 0.0}
 

@@ -125,25 +125,27 @@ def test_reference_victims_built_in_workers_equal_serial_ones(tiny_tier, tmp_pat
     import torch
 
     from molleak.models.checkpoint import read_checkpoint_file
-    from molleak.plans.bench.runner import BenchPaths, _build_references
-    from molleak.plans.bench.suites import BenchConfig
-    from molleak.pretrain.trainer import PretrainConfig, pretrain
+    from molleak.plans.cells import victim_cell_spec
+    from molleak.plans.runner import LocalExecutor, run_plan
+    from molleak.pretrain.trainer import PretrainConfig
 
     data = mini_tier(tiny_tier, tmp_path / "data", n_private=40)
-    private = (data / "private.smi").read_text().split()
     built = {}
     for workers in (1, 2):
-        paths = BenchPaths(tmp_path / f"bench{workers}", BenchConfig(data=str(data)))
-        for name in ("attrmask", "graphcl"):
-            pretrain(private, PretrainConfig(strategy=name, epochs=1, batch_size=16,
-                                             encoder_config={"num_layers": 2, "emb_dim": 16}),
-                     paths.victim(name, "victim"), progress=False)
-        assert _build_references(paths, ["attrmask", "graphcl"], workers) == {}
-        built[workers] = {n: read_checkpoint_file(paths.victim(n, "reference")) for n in ("attrmask", "graphcl")}
+        out = tmp_path / f"bench{workers}"
+        cells = [victim_cell_spec(f"{name}.reference", "reference",
+                                  PretrainConfig(strategy=name, epochs=1, batch_size=16,
+                                                 encoder_config={"num_layers": 2, "emb_dim": 16}),
+                                  out / f"{name}.reference.pt", data=data / "reference.smi")
+                 for name in ("attrmask", "graphcl")]
+        plan = run_plan(cells, out / "cells", LocalExecutor(workers))
+        assert plan.failed == 0 and plan.ran == 2
+        built[workers] = {n: read_checkpoint_file(out / f"{n}.reference.pt") for n in ("attrmask", "graphcl")}
+        assert run_plan(cells, out / "cells", LocalExecutor(workers)).ran == 0  # resumed by key
     for name in ("attrmask", "graphcl"):
         serial, parallel = built[1][name], built[2][name]
         assert serial["provenance"]["train_sha256"] == parallel["provenance"]["train_sha256"]
-        assert serial["provenance"]["n_train"] == 40
+        assert serial["provenance"]["n_train"] == 40 and serial["provenance"]["role"] == "reference"
         for key, tensor in serial["state_dict"].items():
             assert torch.equal(tensor, parallel["state_dict"][key]), f"{name}: {key} differs"
 

@@ -79,7 +79,7 @@ def test_canary_grid_runs_resumes_and_keeps_the_null(tiny_tier, tmp_path):
     victim_ckpt = tmp_path / "models" / "r4_e2_victim.pt"
     prov = Victim.from_checkpoint(victim_ckpt).provenance
     assert prov["n_train"] == 30 + 4 * 10 and prov["train_file"] == "private+canaries x4"
-    saved = json.loads((tmp_path / "cells" / "r4_e2.json").read_text())
+    saved = json.loads((tmp_path / "cells" / "r4_e2" / "cell.json").read_text())["result"]
     mtime = victim_ckpt.stat().st_mtime
     again = run_canary(tiny_tier, tmp_path, **kw)  # resumes: reads the cell, trains nothing
     assert victim_ckpt.stat().st_mtime == mtime
@@ -88,7 +88,7 @@ def test_canary_grid_runs_resumes_and_keeps_the_null(tiny_tier, tmp_path):
 
 def test_canary_extraction_reports_recovery_when_the_attack_ranks_canaries_first(moses_sample, monkeypatch):
     """The recovery metrics on a constructed attack: it ranks the planted molecules first."""
-    import molleak.attack.run as extract
+    import molleak.attack.methods as methods
     from molleak.attack.methods import MethodOutput
     from molleak.plans.leakage import canary_extraction
 
@@ -102,7 +102,7 @@ def test_canary_extraction_reports_recovery_when_the_attack_ranks_canaries_first
         scores = np.array([2.0 if s in planted else 0.0 for s in pool]) + np.linspace(0, 1e-3, len(pool))
         return MethodOutput(list(pool), scores, [""] * len(pool))
 
-    monkeypatch.setattr(extract, "run_method", fake_run_method)
+    monkeypatch.setattr(methods, "run_method", fake_run_method)
 
     class Named:
         def __init__(self, name):

@@ -410,6 +410,6 @@ def _adapter_budget(ctx: AttackContext, options: dict[str, Any]) -> MethodOutput
     return out
 
 
-register_method("policy", candidates="vocabulary")(_policy)
-register_method("random-search", candidates="vocabulary")(_random_search)
+register_method("policy", candidates="vocabulary", extends_budget=True)(_policy)
+register_method("random-search", candidates="vocabulary", extends_budget=True)(_random_search)
 register_method("adapter-budget")(_adapter_budget)

@@ -27,15 +27,16 @@ from molleak.runs import write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-K_LIST = (50, 100, 200)
-KINDS = ("substructure", "exact")
+K_LIST = rundir.K_LIST
+KINDS = rundir.KINDS
 COLUMNS = ("attack", "reference", "untrained", "prior")
 COLUMN_TITLES = {"attack": "", "reference": "ref. victim", "untrained": "untrained", "prior": "prior_fp"}
 #: metrics summarised per column (FCD and the reference-bank precision are added per run's K below)
 METRICS = (
-    *(f"precision_{kind}@{k}" for kind in KINDS for k in K_LIST),
-    *(f"base_rate_{kind}" for kind in KINDS),
-    "auc", "auc_exact", "tpr@1%fpr", "n_scored", "queries", "seconds_score", "seconds_total",
+    *(rundir.precision_key(kind, k) for kind in KINDS for k in K_LIST),
+    *(rundir.base_rate_key(kind) for kind in KINDS),
+    rundir.auc_key(KINDS[0]), rundir.auc_key(KINDS[1]), rundir.tpr_key("1%"), rundir.N_SCORED, rundir.QUERIES,
+    rundir.SECONDS_SCORE, rundir.SECONDS_TOTAL,
 )
 
 
@@ -93,11 +94,11 @@ def summarize_column(cells_dir: Path, cell_ids: list[str], *, n_boot: int, seed:
     """Every metric of one column over its cells (seeds), with what is missing and why."""
     results, skipped, pending = [], {}, []
     for cid in cell_ids:
-        path = cells_dir / cid / "results.json"
+        path = cells_dir / cid / rundir.RESULTS_FILE
         if path.is_file():
-            results.append(json.loads(path.read_text()))
-        elif (cells_dir / cid / "skipped.json").is_file():
-            skipped[cid] = json.loads((cells_dir / cid / "skipped.json").read_text()).get("reason", "")
+            results.append(rundir.read_json(path, "results"))
+        elif (cells_dir / cid / rundir.SKIPPED_FILE).is_file():
+            skipped[cid] = rundir.read_json(cells_dir / cid / rundir.SKIPPED_FILE, "skipped cell").get("reason", "")
         else:
             pending.append(cid)
     out: dict[str, Any] = {"cells": cell_ids, "done": len(results), "skipped": skipped, "pending": pending,
@@ -173,8 +174,8 @@ def _precision_table(rows: list[dict[str, Any]], k: int) -> list[str]:
         att = cols.get("attack")
         cells = [str(r["key"].get(key, "")) for key in keys] + [_seeds(r)]
         for kind in KINDS:
-            cells += [_cell_text(att, f"precision_{kind}@{k}"), _cell_text(att, f"base_rate_{kind}")]
-            cells += [_cell_text(cols.get(c), f"precision_{kind}@{k}") for c in COLUMNS[1:]]
+            cells += [_cell_text(att, rundir.precision_key(kind, k)), _cell_text(att, rundir.base_rate_key(kind))]
+            cells += [_cell_text(cols.get(c), rundir.precision_key(kind, k)) for c in COLUMNS[1:]]
         cells += [_cell_text(att, f"banks.reference.precision_substructure@{k}"), _cell_text(att, "auc")]
         if k == 200:
             fcd_keys = [m for m in (att or {}).get("metrics", {}) if m.startswith("fcd_")]
@@ -193,8 +194,8 @@ def _runtime_table(rows: list[dict[str, Any]]) -> list[str]:
         att = r["columns"].get("attack")
         cells = [str(r["key"].get(key, "")) for key in keys] + [_seeds(r)]
         cells += [_cell_text(att, "n_scored", 0), _cell_text(att, "queries", 0), _cell_text(att, "seconds_score", 1),
-                  _cell_text(att, "seconds_total", 1), _cell_text(att, "precision_substructure@200"),
-                  _cell_text(att, "base_rate_substructure")]
+                  _cell_text(att, "seconds_total", 1), _cell_text(att, rundir.precision_key("substructure", 200)),
+                  _cell_text(att, rundir.base_rate_key("substructure"))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

@@ -33,7 +33,7 @@ from molleak import rundir
 from molleak.errors import MolleakError
 from molleak.plans.bench.suites import BenchConfig, CellSpec, Row, suite_rows
 from molleak.plans.cells import extract_cell_spec
-from molleak.plans.runner import Cell, LocalExecutor, run_plan
+from molleak.plans.runner import Cell, Executor, LocalExecutor, run_plan
 from molleak.runs import start_run, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class BenchPaths:
 
 
 def _check_config(bench: Path, config: BenchConfig) -> None:
-    path = bench / "config.json"
+    path = bench / rundir.CONFIG_FILE
     if not path.is_file():
         return
     old = json.loads(path.read_text()).get("bench")
@@ -131,7 +131,8 @@ def prepare_data(paths: BenchPaths, config: BenchConfig) -> None:
     prepare_tier(config.tier, config.data_seed, paths.data)
 
 
-def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[str, str]],
+                    executor: Executor | None = None) -> dict[tuple[str, str], str]:
     """Build the zoo victims and their control victims; returns (victim, role) -> reason it is unavailable.
 
     The controls are cells of one plan (`molleak.plans.runner`), built `victim_workers` at a time
@@ -147,7 +148,7 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
         return unavailable
     zoo = ZooConfig(epochs=config.epochs, seed=0, encoder_config=dict(config.encoder_config),
                     finetune_epochs=config.finetune_epochs)
-    build_zoo(paths.data, paths.zoo, names, zoo, progress=False, workers=config.victim_workers)
+    build_zoo(paths.data, paths.zoo, names, zoo, progress=False, workers=config.victim_workers, executor=executor)
     ref_set = paths.aux("reference")
     has_reference_set = ref_set.is_file() and ref_set.stat().st_size > 0
     cells, regression = [], []
@@ -184,7 +185,8 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
             cells.append(victim_cell_spec(f"{base}.reference", "reference", recipe, paths.victim(base, "reference"),
                                           data=ref_set, train_name=str(ref_set),
                                           extra_provenance={"reference_of": str(paths.victim(base, "victim"))}))
-    plan = run_plan(cells, paths.models / "cells", LocalExecutor(config.victim_workers), what="bench controls")
+    plan = run_plan(cells, paths.models / "cells", executor or LocalExecutor(config.victim_workers),
+                    what="bench controls")
     for cell in cells:
         record = plan.records[cell.id]
         if record["status"] != "done":
@@ -329,7 +331,8 @@ def plan_of(rows: list[Row], seeds: int) -> list[dict[str, Any]]:
                          for c, s in r.columns.items()}} for r in rows]
 
 
-def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot: int = 1000) -> dict[str, Any]:
+def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot: int = 1000,
+              executor: Executor | None = None) -> dict[str, Any]:
     """Run (or resume) a suite into `bench_dir` and aggregate it; returns a summary.
 
     Args:
@@ -337,6 +340,8 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
         bench_dir: the bench directory (created; resumed when it exists with the same config).
         config: the suite settings.
         n_boot: bootstrap resamples of the aggregation.
+        executor: runs every plan of the bench (victims, controls, cells), e.g. a `RayExecutor`
+            (default: `victim_workers` local processes for victims, the cells in this process).
     """
     from molleak.plans.bench.aggregate import aggregate
 
@@ -367,7 +372,8 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
     # every cell is checked against its inputs (a rebuilt victim invalidates its cells), so every
     # victim is made sure of; the zoo and the controls reuse what is built
     pending = list(cells.values())
-    unavailable = prepare_victims(paths, config, {(s.victim, s.role) for s, _ in pending if s.victim is not None})
+    unavailable = prepare_victims(paths, config, {(s.victim, s.role) for s, _ in pending if s.victim is not None},
+                                  executor)
     prepare_pools(paths, config, {(s.aux, s.steps) for s, _ in pending if not _assembles(s.method)},
                   {s.aux for s, _ in pending})
     status: dict[str, Any] = {}
@@ -378,7 +384,7 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
             status[cid] = _skip(paths.cells / cid, cid, reason)
         else:
             runnable.append(cell_of(paths, config, spec, seed))
-    plan = run_plan(runnable, paths.cells, what=f"bench {suite}")
+    plan = run_plan(runnable, paths.cells, executor, what=f"bench {suite}")
     for cell in runnable:
         record = plan.records[cell.id]
         spec, seed = cells[cell.id]
