@@ -19,8 +19,8 @@ import torch
 
 from molleak.data.smiles_io import read_smiles
 from molleak.models.checkpoint import load_encoder
-from molleak.plans.leakage import recipe_of
 from molleak.pretrain.trainer import pretrain
+from molleak.victims.build import recipe_of
 
 
 def main() -> None:

@@ -207,13 +207,14 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    from molleak.evaluate.attribution import attribute_runs
     from molleak.plans import leakage
 
     seed = _start(args)
     if bool(args.victim_run) != bool(args.reference_run):
         raise MolleakError("attribution needs both --victim-run and --reference-run")
     if args.victim_run:
-        attribution = leakage.attribute_runs(args.victim_run, args.reference_run, args.data,
+        attribution = attribute_runs(args.victim_run, args.reference_run, args.data,
                                              n_boot=args.bootstrap, seed=seed)
         write_json_atomic(Path(args.out) / "attribution.json", attribution)
         for kind in ("substructure", "exact"):

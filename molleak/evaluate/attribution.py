@@ -22,10 +22,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from molleak.errors import MolleakError
+from molleak.errors import InputFileError, MolleakError
 from molleak.evaluate import metrics
 from molleak.evaluate.metrics import wilson_interval
 from molleak.ranking import rank_order, roc_auc
@@ -329,3 +331,46 @@ def to_jsonable(obj: object) -> object:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def attribute_runs(
+    victim_run: str | Path,
+    reference_run: str | Path,
+    data_dir: str | Path,
+    *,
+    ks: tuple[int, ...] = (50, 100, 200),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Attribution of an extraction: the victim's run vs its reference victim's run, same attack settings.
+
+    Reads both runs' `scores.tsv` (every unique pool molecule's score), keeps the molecules scored in
+    both, labels them (substructure and exact) against `private.smi` (P) and `reference.smi` (P') with
+    the oracle, and returns `attribution_report` per label kind.
+    """
+    from molleak.data.smiles_io import read_smiles
+    from molleak.evaluate.evaluate import bank_labels, read_scores
+
+    def _read(path: Path, what: str) -> list[str]:
+        if not path.exists():
+            raise InputFileError(f"{what} not found: {path} (make it with `molleak data prepare`)")
+        return read_smiles(path, what=what, canonicalize=False).smiles
+
+    data = Path(data_dir)
+    victim, reference = read_scores(victim_run), read_scores(reference_run)
+    ref_index = {s: i for i, s in enumerate(reference.smiles)}
+    shared = [(i, ref_index[s]) for i, s in enumerate(victim.smiles) if s in ref_index]
+    if not shared:
+        raise MolleakError(f"runs {victim_run} and {reference_run} share no scored molecule; "
+                           f"attribution needs both scored over the same pool")
+    vi, ri = (np.array(x) for x in zip(*shared, strict=True))
+    smiles = [victim.smiles[i] for i in vi]
+    lab_p = bank_labels(smiles, _read(data / "private.smi", "private set"), "private")
+    lab_r = bank_labels(smiles, _read(data / "reference.smi", "reference set"), "reference")
+    out: dict[str, Any] = {"victim_run": str(victim_run), "reference_run": str(reference_run),
+                           "n_shared": len(smiles), "n_victim_only": len(victim.smiles) - len(smiles)}
+    for kind in ("substructure", "exact"):
+        out[kind] = attribution_report(victim.scores[vi], reference.scores[ri],
+                                       np.asarray(getattr(lab_p, kind), bool), np.asarray(getattr(lab_r, kind), bool),
+                                       ks=ks, n_boot=n_boot, seed=seed)
+    return to_jsonable(out)

@@ -61,7 +61,7 @@ def compare_statistics(
         {"n_private", "n_canaries", "repeats", "epochs", "encoder_config", "seed",
          "rows": [{"strategy", "statistic", "membership": membership_audit(...)}]}
     """
-    from molleak.plans.leakage import plant_canaries, train_victim
+    from molleak.victims.controls import plant_canaries, train_victim
 
     data, out = Path(data_dir), Path(out_dir)
     holdout = _read(data / "holdout.smi")

@@ -218,7 +218,8 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     attribution: dict[str, Any] = {}
     if "reference" in models:
         _stage("attribution: private-only test and membership")
-        from molleak.plans.leakage import attribute_runs, run_leakage
+        from molleak.evaluate.attribution import attribute_runs
+        from molleak.plans.leakage import run_leakage
 
         for steps, method in (("one_step", "adapter"), ("two_step", "adapter-budget")):
             v, r = runs.get(f"{steps}/{method}"), runs.get(f"{steps}/{method}@reference")

@@ -34,68 +34,10 @@ from molleak.evaluate.membership import membership_audit
 from molleak.models.victim import Victim
 from molleak.plans.runner import CELL_KINDS, Cell, Executor, run_plan
 from molleak.pretrain.trainer import PretrainConfig, recipe_version
-from molleak.rundir import Role
-from molleak.runs import sha256_lines, write_json_atomic
-from molleak.victims.build import ensure_victim, recipe_of
+from molleak.runs import write_json_atomic
+from molleak.victims.controls import build_reference_victim, build_untrained, plant_canaries, train_victim
 
 log = logging.getLogger(__name__)
-
-
-def train_victim(
-    smiles: list[str], config: PretrainConfig, out: str | Path, *, train_name: str = "",
-    extra_provenance: dict[str, Any] | None = None, progress: bool = False,
-) -> Path:
-    """The owner's victim: `config` on `smiles` (built, or reused by `ensure_victim`'s rule)."""
-    return ensure_victim(Role.VICTIM, config, smiles, None, out, train_name=train_name,
-                         extra_provenance=extra_provenance, progress=progress).path
-
-
-def build_reference_victim(
-    victim_path: str | Path, reference_smiles: list[str], out: str | Path, *, train_name: str = "reference.smi"
-) -> Path:
-    """Train the victim's recipe (same config and seed) on the disjoint reference set.
-
-    The same seed gives the same initial weights, so the pair differs only by the training data.
-    This is the owner's control: the owner knows the victim's seed.
-    """
-    return ensure_victim(Role.REFERENCE, recipe_of(victim_path), reference_smiles, None, out, train_name=train_name,
-                         extra_provenance={"reference_of": str(victim_path)}).path
-
-
-def build_regression_reference(regression_path: str | Path, base_reference_path: str | Path,
-                               out: str | Path) -> Path:
-    """The fine-tuned (regression) victim's reference: its fine-tune recipe applied to its base
-    strategy's reference victim, so the pair differs only by the pre-training data.
-
-    The fine-tuning set is the victim's own (B3DB logBB, checked by sha256): both models saw it, so
-    it is not what the reference is a control for.
-    """
-    from molleak.models.checkpoint import read_checkpoint_file
-    from molleak.pretrain.regression import load_b3db_logbb
-
-    regression_path, base_reference_path = Path(regression_path), Path(base_reference_path)
-    prov = read_checkpoint_file(regression_path).get("provenance", {})
-    if "finetune_sha256" not in prov or "config" not in prov:
-        raise MolleakError(f"{regression_path} is not a fine-tuned zoo victim (no fine-tuning provenance)")
-    config = PretrainConfig(**prov["config"])
-    ft_smiles, ft_targets = load_b3db_logbb()
-    if sha256_lines(ft_smiles) != prov["finetune_sha256"]:
-        raise MolleakError(f"{regression_path} was fine-tuned on another logBB set than the installed qc-b3db's")
-    base_prov = read_checkpoint_file(base_reference_path).get("provenance", {})
-    pre = {"role": "pretraining", "file": base_prov.get("train_file", ""), "sha256": base_prov.get("train_sha256", ""),
-           "n": base_prov.get("n_train")}
-    finetune = next((s for s in prov.get("training_sets", []) if s.get("role") == "finetuning"), {})
-    return ensure_victim(Role.REFERENCE, config, ft_smiles, None, out, train_name="finetune (logBB)",
-                         init_from=base_reference_path, targets=ft_targets, extra_provenance={
-                             "reference_of": str(regression_path), "finetune_sha256": prov["finetune_sha256"],
-                             "training_sets": [pre, finetune]}).path
-
-
-def build_untrained(victim_path_or_config: str | Path | PretrainConfig, out: str | Path) -> Path:
-    """Save the victim's encoder at its seeded random initialisation as a checkpoint."""
-    config = (victim_path_or_config if isinstance(victim_path_or_config, PretrainConfig)
-              else recipe_of(victim_path_or_config, "an untrained control"))
-    return ensure_victim(Role.UNTRAINED, config, None, None, out).path
 
 
 def _read(path: Path, what: str) -> list[str]:
@@ -160,16 +102,6 @@ def run_leakage(
               "membership": _run_cells(out, [cell], "membership audit")["membership"]}
     write_json_atomic(out / "leakage.json", result)
     return result
-
-
-def plant_canaries(private: list[str], canaries: list[str], repeats: int) -> list[str]:
-    """The training list: the private molecules plus each canary `repeats` times."""
-    if repeats < 1:
-        raise MolleakError(f"canary repetition must be at least 1, got {repeats}")
-    overlap = set(private) & set(canaries)
-    if overlap:
-        raise MolleakError(f"{len(overlap)} canaries are already in the private set")
-    return list(private) + list(canaries) * repeats
 
 
 def run_canary(
@@ -374,44 +306,6 @@ def run_sweep(
               "cells": done}
     write_json_atomic(out / "sweep.json", result)
     return result
-
-
-def attribute_runs(
-    victim_run: str | Path,
-    reference_run: str | Path,
-    data_dir: str | Path,
-    *,
-    ks: tuple[int, ...] = (50, 100, 200),
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Attribution of an extraction: the victim's run vs its reference victim's run, same attack settings.
-
-    Reads both runs' `scores.tsv` (every unique pool molecule's score), keeps the molecules scored in
-    both, labels them (substructure and exact) against `private.smi` (P) and `reference.smi` (P') with
-    the oracle, and returns `attribution_report` per label kind.
-    """
-    from molleak.evaluate.attribution import attribution_report
-    from molleak.evaluate.evaluate import bank_labels, read_scores
-
-    data = Path(data_dir)
-    victim, reference = read_scores(victim_run), read_scores(reference_run)
-    ref_index = {s: i for i, s in enumerate(reference.smiles)}
-    shared = [(i, ref_index[s]) for i, s in enumerate(victim.smiles) if s in ref_index]
-    if not shared:
-        raise MolleakError(f"runs {victim_run} and {reference_run} share no scored molecule; "
-                           f"attribution needs both scored over the same pool")
-    vi, ri = (np.array(x) for x in zip(*shared, strict=True))
-    smiles = [victim.smiles[i] for i in vi]
-    lab_p = bank_labels(smiles, _read(data / "private.smi", "private set"), "private")
-    lab_r = bank_labels(smiles, _read(data / "reference.smi", "reference set"), "reference")
-    out: dict[str, Any] = {"victim_run": str(victim_run), "reference_run": str(reference_run),
-                           "n_shared": len(smiles), "n_victim_only": len(victim.smiles) - len(smiles)}
-    for kind in ("substructure", "exact"):
-        out[kind] = attribution_report(victim.scores[vi], reference.scores[ri],
-                                       np.asarray(getattr(lab_p, kind), bool), np.asarray(getattr(lab_r, kind), bool),
-                                       ks=ks, n_boot=n_boot, seed=seed)
-    return to_jsonable(out)
 
 
 # ---- the experiments' cell kinds (run by `molleak.plans.runner`) --------------------------------

@@ -43,8 +43,9 @@ def _opened(argv: list[str], log: Path) -> list[str]:
 
 @pytest.mark.parametrize("method,extra", [
     ("adapter", []),
-    ("calibrated", ["--option", "epochs=1", "--option", "steps=10"]),  # trains the attacker's shadow
-    ("membership", ["--option", "epochs=1"]),
+    # these two train the attacker's shadow (about 20 s each on 2 cores): slow tier
+    pytest.param("calibrated", ["--option", "epochs=1", "--option", "steps=10"], marks=pytest.mark.slow),
+    pytest.param("membership", ["--option", "epochs=1"], marks=pytest.mark.slow),
 ])
 def test_an_attack_never_opens_a_training_set(tmp_path, tiny_tier, attacker_dir, tiny_victim, method, extra):
     out = tmp_path / "run"

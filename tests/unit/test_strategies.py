@@ -223,9 +223,9 @@ def test_edgepred_starts_with_unsaturated_link_logits_at_full_width(moses_sample
 
 
 def test_a_changed_recipe_version_is_not_reused(moses_sample, tmp_path, monkeypatch):
-    from molleak.plans.leakage import recipe_of
     from molleak.pretrain.edgepred import EdgePred
     from molleak.pretrain.trainer import built_with
+    from molleak.victims.build import recipe_of
 
     config = tiny_config("edgepred", epochs=1)
     out = tmp_path / "e.pt"

@@ -7,7 +7,7 @@
 - `data/`: the tier (`molleak.data.splits.prepare_tier`), unless `config.data` names one.
 - `zoo/`: the victims (`molleak.victims.zoo.build_zoo`, skipped when already built).
 - `models/<victim>.reference.pt`, `models/<victim>.untrained.pt`: the control victims
-  (`molleak.plans.leakage.build_reference_victim`, `build_untrained`).
+  (`molleak.victims.controls`, built by `molleak.victims.build.ensure_victim`).
 - `vocab/<aux>/`, `pools/<aux>-s<steps>.tsv.gz`: one vocabulary per aux set and one enumerated pool
   per (aux set, steps), shared by every pool-ranking cell (the policy assembles from the vocabulary).
 - `cells/<cell-id>/`: a normal extraction run directory (`molleak.attack.run`) with `results.json`
@@ -198,7 +198,7 @@ def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[st
             if base not in names:
                 del unavailable[(base, "reference")]
             continue
-        from molleak.plans.leakage import build_regression_reference
+        from molleak.victims.controls import build_regression_reference
 
         try:
             build_regression_reference(paths.victim(victim, "victim"), paths.victim(base, "reference"),
