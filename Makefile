@@ -36,6 +36,8 @@ test-slow: install
 
 lint: install
 	$(VENV)/bin/ruff check molleak tests scripts
+	# the threat model's import contract: attacker code never reaches the owner's side
+	$(PY) -m pytest -q tests/unit/test_import_contract.py
 
 clean:
 	rm -rf $(VENV) demo_out
