@@ -34,6 +34,7 @@ from molleak.evaluate.membership import membership_audit
 from molleak.models.victim import Victim
 from molleak.plans.runner import CELL_KINDS, Cell, Executor, run_plan
 from molleak.pretrain.trainer import PretrainConfig, recipe_version
+from molleak.ranking import rank_order
 from molleak.runs import write_json_atomic
 from molleak.victims.controls import build_reference_victim, build_untrained, plant_canaries, train_victim
 
@@ -188,6 +189,20 @@ def run_canary(
     return result
 
 
+def full_ranks(scores: np.ndarray, seed: int) -> np.ndarray:
+    """1-based rank of every molecule, best first; molecules the method did not score (NaN) share the
+    last places in a seeded random order. (`rank_order` ranks finite scores only: mapping NaN to -inf
+    left those molecules without a rank.)"""
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(scores)
+    order = rank_order(scores, seed)
+    rest = np.flatnonzero(~finite)
+    rest = rest[np.random.default_rng([seed, 1]).permutation(len(rest))]
+    rank = np.empty(len(scores), dtype=np.int64)
+    rank[np.concatenate([order, rest]).astype(np.int64)] = np.arange(1, len(scores) + 1)
+    return rank
+
+
 def canary_extraction(
     victim: Victim,
     reference: Victim,
@@ -216,7 +231,6 @@ def canary_extraction(
     from molleak.attack.context import AttackContext
     from molleak.attack.methods import run_method
     from molleak.evaluate.attribution import private_only_difference
-    from molleak.ranking import rank_order
 
     ctx = AttackContext(aux_smiles=aux_smiles, seed=seed, records=records, victim=victim, work_dir=work_dir)
     outputs = {"victim": run_method(ctx, attack, attack_options)}
@@ -231,9 +245,7 @@ def canary_extraction(
     result: dict[str, Any] = {"attack": attack, "attack_options": dict(attack_options or {}), "pool_molecules": n, "n_canaries": int(is_canary.sum()),
                               "n_decoys": int(is_decoy.sum())}
     for role, output in outputs.items():
-        scores = np.where(np.isfinite(output.scores), output.scores, -np.inf)
-        rank = np.empty(n, dtype=np.int64)
-        rank[rank_order(scores, seed)] = np.arange(1, n + 1)
+        rank = full_ranks(output.scores, seed)
         row: dict[str, Any] = {}
         for group, mask in (("canaries", is_canary), ("decoys", is_decoy)):
             ranks = rank[mask]

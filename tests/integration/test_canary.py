@@ -149,3 +149,14 @@ def test_canaries_drawn_from_a_pool_are_in_no_set_and_the_attack_runs(tiny_tier,
             assert 1 <= row["median_rank"] <= ext["pool_molecules"]
             assert 0 <= row["mean_exposure"] <= np.log2(ext["pool_molecules"])
     assert set(ext["canary_vs_decoy"]) >= {"victim", "reference", "difference", "significant"}
+
+
+def test_unscored_molecules_get_the_last_ranks_instead_of_none():
+    """A statistic that yields NaN for some molecules: every molecule still gets a rank, NaN last."""
+    from molleak.plans.leakage import full_ranks
+
+    scores = np.array([0.5, np.nan, 2.0, -np.inf, np.nan, 1.0])
+    rank = full_ranks(scores, seed=3)
+    assert sorted(rank.tolist()) == [1, 2, 3, 4, 5, 6]
+    assert rank[2] == 1 and rank[5] == 2 and rank[0] == 3
+    assert set(rank[[1, 3, 4]].tolist()) == {4, 5, 6}  # NaN and -inf: not scored, last
