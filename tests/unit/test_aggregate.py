@@ -106,3 +106,18 @@ def test_aggregate_hand_made_cells(tmp_path):
 def test_aggregate_needs_a_plan(tmp_path):
     with pytest.raises(MolleakError, match="plan.json"):
         aggregate(tmp_path)
+
+
+def test_the_policy_suite_compares_methods_at_equal_budgets_with_controls():
+    from molleak.plans.bench.suites import BUDGETED_METHODS, BenchConfig, suite_rows
+
+    rows = suite_rows("policy", BenchConfig(victims=["attrmask"], policy_budgets=[100, 300]))
+    budgeted = [r for r in rows if r.key["budget"] != "whole pool"]
+    assert len(budgeted) == 2 * len(BUDGETED_METHODS) and len(rows) == len(budgeted) + 1
+    for row in budgeted:
+        spec = row.columns["attack"]
+        assert (spec.method, spec.budget, spec.steps) == (row.key["method"], row.key["budget"], 2)
+        assert set(row.columns) == {"attack", "reference", "untrained", "prior"}
+        assert row.columns["reference"].budget == spec.budget  # the control spends the same budget
+    whole = rows[-1].columns["attack"]
+    assert (whole.method, whole.budget) == ("adapter", None)

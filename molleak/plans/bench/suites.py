@@ -14,7 +14,8 @@ same pool). Base rates come with every cell's `results.json`.
 
 Suites (`SUITES`): `table1` (victims x {1, 2} steps: ours and every baseline), `table2`
 (ablations), `table3` (runtime), `table7` (external vs in-distribution aux set), `table8` (the
-regression victim). Each is a function `(BenchConfig) -> list[Row]`.
+regression victim), `policy` (the policy network vs random search vs budgeted enumerate-and-rank
+at equal query budgets). Each is a function `(BenchConfig) -> list[Row]`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class BenchConfig:
             and the policy assemble on.
         k: molecules in each top-K (precision is reported at 50, 100 and 200, FCD at k).
         policy_budget: victim queries of the policy (two-step ours).
+        policy_budgets: the equal query budgets of the `policy` suite's methods.
         baselines: the victim-free and victim baselines of table1.
         receptors: directory with fa7.pdbqt, parp1.pdbqt, 5ht1b.pdbqt (None: dock cells skipped).
         dock_subsample: molecules docked per dock cell (a seeded subsample of the pool).
@@ -83,6 +85,7 @@ class BenchConfig:
     two_step_templates: int = 2
     k: int = 200
     policy_budget: int = 1500
+    policy_budgets: list[int] = field(default_factory=lambda: [500, 1500])
     baselines: list[str] = field(default_factory=lambda: ["random", "qed", "sa", "mlp", "prior_freq", "prior_fp",
                                                           "dock"])
     receptors: str | None = None
@@ -254,8 +257,26 @@ def table8(config: BenchConfig) -> list[Row]:
     return rows
 
 
+#: the budgeted two-step methods the `policy` suite compares at equal victim-query budgets
+BUDGETED_METHODS = ("policy", "random-search", "adapter-budget")
+
+
+def policy(config: BenchConfig) -> list[Row]:
+    """The policy network against random search and budgeted enumerate-and-rank at the same query
+    budgets (`policy_budgets`), plus the unrestricted enumerate-and-rank, per victim (two steps)."""
+    rows = []
+    for victim in config.victims:
+        for budget in config.policy_budgets:
+            for method in BUDGETED_METHODS:
+                rows.append(victim_row("policy", {"victim": victim, "budget": budget, "method": method},
+                                       CellSpec(method, 2, victim, budget=budget), config))
+        rows.append(victim_row("policy", {"victim": victim, "budget": "whole pool", "method": "adapter"},
+                               CellSpec("adapter", 2, victim), config))
+    return rows
+
+
 SUITES: dict[str, Callable[[BenchConfig], list[Row]]] = {
-    "table1": table1, "table2": table2, "table3": table3, "table7": table7, "table8": table8,
+    "table1": table1, "table2": table2, "table3": table3, "table7": table7, "table8": table8, "policy": policy,
 }
 
 
