@@ -29,7 +29,8 @@ demo: install
 	$(VENV)/bin/molleak demo --out demo_out
 
 test: install
-	$(PY) -m pytest -q
+	# two worker processes: the suite's cost is a few long tests that can run side by side
+	$(PY) -m pytest -q -n 2
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from molleak.chem import canonical_smiles
 from molleak.evaluate.membership import membership_audit
@@ -51,6 +52,7 @@ def test_memorised_canaries_are_detected(tiny_victim, moses_sample):
     assert audit["verdict"].startswith("victim-minus-reference: membership detected")
 
 
+@pytest.mark.slow  # about 2.5 minutes on 2 cores (20 epochs of GraphCL); the memorised-canary test above stays fast
 def test_a_trained_victim_that_saw_canaries_ten_times_for_twenty_epochs_is_detected(tiny_tier, tmp_path,
                                                                                      one_torch_thread):
     # 100 private molecules + 150 canaries x 10 (so each canary is seen 200 times), GraphCL GIN 3x128.
