@@ -303,7 +303,8 @@ def extraction_verdict(diff: dict[str, object]) -> str:
         return (f"leakage detected: the victim prefers private-only hits more than its reference victim "
                 f"(AUC difference {d:.3f}, {n}).")
     return (f"no private-specific leakage detected: AUC difference {d:.3f} covers 0 or is below it ({n}); "
-            f"the ranking reflects the data distribution, not the private set.")
+            f"a test of unknown power here: absence of leakage is not shown (the canary control measures what "
+            f"this kind of test can detect).")
 
 
 def membership_verdict(victim: dict[str, object], reference: dict[str, object] | None = None) -> str:
