@@ -193,12 +193,13 @@ def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] |
     if REGRESSION in names and zoo.regression_base not in order and not (out / f"{zoo.regression_base}.pt").exists():
         order.append(zoo.regression_base)
     t_start = time.perf_counter()
-    # slowest first (Mole-BERT trains two models), so the last worker does not finish alone
-    order.sort(key=lambda n: n != "molebert")
+    # scheduled slowest first (Mole-BERT trains two models), so the last worker does not finish alone;
+    # reported in the order asked for
     # the victims are cells of one plan: built at once by `workers` processes (one torch thread each;
     # a victim's weights do not depend on `workers`), each reused while its recipe and data are unchanged
     cells = [_pretrained_cell(name, train_path, train.smiles, zoo, out) for name in order]
-    plan = run_plan(cells, out / "cells", executor or LocalExecutor(workers), progress=progress, what="zoo victims")
+    scheduled = sorted(cells, key=lambda c: c.id != "molebert")
+    plan = run_plan(scheduled, out / "cells", executor or LocalExecutor(workers), progress=progress, what="zoo victims")
     results = [_row(c.id, plan.result(c.id), plan.records[c.id]["seconds"], c.id in plan.ran_ids) for c in cells]
     if REGRESSION in names:
         reg = run_plan([_regression_cell(zoo, out)], out / "cells", executor, what="zoo: regression victim")
