@@ -34,7 +34,7 @@ from molleak.errors import InputFileError
 from molleak.evaluate.fcd import fcd_score
 from molleak.evaluate.metrics import K_LIST, pool_metrics
 from molleak.ranking import rank_order
-from molleak.runs import sha256_lines, write_atomic, write_json_atomic
+from molleak.runs import sha256_file, sha256_lines, write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ def evaluate_run(run_dir: str | Path, private_path: str | Path, *,
     results: dict[str, Any] = {
         "method": run.extract.get("method"),
         "inputs_sha256": run.extract.get("inputs_sha256"),
-        "private": {"path": str(private_path), "n": len(private.smiles), "sha256": private_sha},
+        "private": {"path": str(private_path), "n": len(private.smiles), "sha256": private_sha,
+                    "file_sha256": sha256_file(private_path)},
         **pool_metrics(run.scores, {"substructure": labels.substructure, "exact": labels.exact}, k_list, run.seed),
     }
     if write:  # per-molecule ground truth, for the report's hit marks and ROC curves

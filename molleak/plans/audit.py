@@ -107,14 +107,6 @@ def _run_cells(cells: list[Cell], runs_dir: Path, what: str, executor: Executor 
     return {cell.id: runs_dir / cell.id for cell in cells}
 
 
-def headline_rows(runs: dict[str, Path]) -> list[dict[str, Any]]:
-    """One row per evaluated run (`molleak.report.summary.HeadlineRow`, as JSON): precision@K with
-    its interval, base rates, AUC, the reference-bank precision, queries and seconds."""
-    from molleak.report.summary import summarize_runs
-
-    return [row.model_dump(mode="json") for row in summarize_runs(runs).rows]
-
-
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The headline rows as a plain-text table (values with intervals by `rundir.format_estimate`)."""
     from molleak.report.summary import HeadlineRow

@@ -18,6 +18,7 @@ from typing import Any
 
 from molleak import rundir
 from molleak.plans.runner import CELL_KINDS, Cell
+from molleak.runs import sha256_file
 
 
 def _recipe(params: dict[str, Any]):
@@ -52,15 +53,9 @@ def victim_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
                           init_from=params.get("init_from"), targets=targets,
                           extra_provenance=params.get("extra_provenance"))
     prov = built.provenance
-    return {"path": str(built.path), "reused": built.reused, "sha256": rundir_sha(built.path),
+    return {"path": str(built.path), "reused": built.reused, "sha256": sha256_file(built.path),
             "loss_per_epoch": prov.get("loss_per_epoch"), "seconds_per_epoch": prov.get("seconds_per_epoch"),
             "embedding_spread": prov.get("embedding_spread"), "collapsed": prov.get("collapsed", False)}
-
-
-def rundir_sha(path: str | Path) -> str:
-    from molleak.runs import sha256_file
-
-    return sha256_file(path)
 
 
 def victim_cell_spec(cell_id: str, role: str, recipe: Any, out: str | Path, *, data: str | Path | None = None,
@@ -91,12 +86,14 @@ def extract_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
                            "n_scored": summary.get("n_scored")}
     ev = params.get("evaluate")
     if ev:
-        from molleak.data.smiles_io import read_smiles
         from molleak.evaluate.evaluate import evaluate_run
-        from molleak.runs import sha256_lines
 
-        private_sha = sha256_lines(read_smiles(ev["training_set"], what="training set").smiles)
-        if not rundir.results_current(cell_dir, private_sha):
+        # compared by the file's bytes: re-reading and canonicalising a 50,000-molecule set per cell
+        # only to hash it would cost more than the check saves
+        current = rundir.results_current(cell_dir)
+        if current:
+            current = rundir.read_results(cell_dir).private.get("file_sha256") == sha256_file(ev["training_set"])
+        if not current:
             evaluate_run(cell_dir, ev["training_set"], extra_banks=ev.get("banks") or None,
                          fcd=ev.get("fcd", True), fcd_seeds=ev.get("fcd_seeds", 5),
                          fcd_max_reference=ev.get("fcd_max_reference", 5000))

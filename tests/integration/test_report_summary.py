@@ -76,13 +76,14 @@ def test_verdicts_come_from_their_known_keys(tmp_path):
 
 
 def test_audit_headline_table_is_built_from_the_summary(tmp_path):
-    from molleak.plans.audit import format_table, headline_rows
+    from molleak.plans.audit import format_table
+    from molleak.report.summary import summarize_runs
 
     runs = {"one_step/adapter": write_run(tmp_path / "a", method="adapter", victim="/x/victim.pt", seed=0),
             "one_step/adapter@reference": write_run(tmp_path / "r", method="adapter", victim="/x/reference.pt",
                                                     seed=0, role="reference"),
             "one_step/sa": write_run(tmp_path / "s", method="sa", victim=None, seed=0, evaluate=False)}
-    rows = headline_rows(runs)
+    rows = [row.model_dump(mode="json") for row in summarize_runs(runs).rows]  # as run_audit writes them
     assert [(r["runs"], r["role"]) for r in rows] == [(["one_step/adapter"], "victim"),
                                                       (["one_step/adapter@reference"], "reference")]
     text = format_table(rows)
