@@ -62,10 +62,21 @@ class AttackConfig(_Strict):
     seed: int = Field(0, ge=0, lt=2**32)
 
 
+class MembershipConfig(_Strict):
+    """The shadow-model membership attack of an audit (`molleak.plans.shadows`); off when shadows = 0."""
+
+    shadows: int = Field(0, ge=0, multiple_of=2, description="shadow models (even; 0 = no shadow attack)")
+    targets: int = Field(200, ge=10, description="members and as many non-members tested")
+    statistics: list[Literal["loss", "norm", "invariance"]] = ["loss", "norm", "invariance"]
+    power_ladder: str | None = Field(None, description="a `molleak power` results file: the verdict quotes its "
+                                                       "detection rates for the victim's strategy")
+
+
 class AuditConfig(_Strict):
     data: DataConfig = DataConfig()
     victim: VictimConfig = VictimConfig()
     attack: AttackConfig = AttackConfig()
+    membership: MembershipConfig = MembershipConfig()
 
 
 # ---------------------------------------------------------------------------------------------

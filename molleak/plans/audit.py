@@ -157,6 +157,9 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
     data = _prepare_data(config, out)
     _stage("victim, reference victim, untrained encoder")
     models = _build_models(config, data, out, progress, executor)
+    from molleak.victims.overlap import check_attacker_sets
+
+    check_attacker_sets(models["victim"], [data / "aux.smi"], search_dirs=(data,))  # refused on overlap
     _stage("vocabulary (aux set only)")
     vocab = _mine_vocab(config, data, out)
 
@@ -220,6 +223,17 @@ def run_audit(config: AuditConfig, out_dir: str | Path, *, progress: bool = True
 
         attribution["membership"] = run_leakage(models["victim"], data, out / "leakage",
                                                 reference_path=models["reference"], seed=a.seed)["membership"]
+        write_json_atomic(out / "attribution.json", attribution)
+    if config.membership.shadows:
+        _stage("shadow-model membership (LiRA, RMIA)")
+        from molleak.plans.shadows import ShadowPlan, shadow_audit, shadow_summary
+
+        m = config.membership
+        plan = ShadowPlan(n_shadows=m.shadows, statistics=tuple(m.statistics), seed=a.seed)
+        result = shadow_audit(models["victim"], data / "private.smi", data / "holdout.smi",
+                              [data / "aux.smi", data / "reference.smi"], out / "shadow_membership", plan,
+                              n_targets=m.targets, executor=executor, progress=progress)
+        attribution["shadow_membership"] = shadow_summary(result, config.victim.strategy, m.power_ladder)
         write_json_atomic(out / "attribution.json", attribution)
 
     from molleak.report.summary import summarize_runs

@@ -159,7 +159,7 @@ def _load_kinds() -> None:
     """Import the modules that register cell kinds (spawned workers start with none)."""
     import importlib
 
-    for module in ("molleak.plans.cells", "molleak.plans.leakage"):
+    for module in ("molleak.plans.cells", "molleak.plans.leakage", "molleak.plans.shadows"):
         importlib.import_module(module)
 
 

@@ -43,6 +43,13 @@ def subgraph(graph: MolGraph, keep: np.ndarray) -> MolGraph:
     return MolGraph(graph.x[idx], remap[ei[:, emask]].reshape(2, -1), graph.edge_attr[emask].reshape(-1, 2))
 
 
+def per_graph_mean(values: torch.Tensor, graph: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    """Mean of per-item `values` within each graph ([num_graphs]; NaN for a graph with no item)."""
+    total = torch.zeros(num_graphs, dtype=values.dtype).index_add_(0, graph, values)
+    count = torch.zeros(num_graphs, dtype=values.dtype).index_add_(0, graph, torch.ones_like(values))
+    return total / count
+
+
 def zero_loss(module: nn.Module) -> torch.Tensor:
     """A zero loss connected to the parameters (for a batch with nothing to learn from)."""
     return sum(p.sum() for p in module.parameters() if p.requires_grad) * 0.0
@@ -50,12 +57,17 @@ def zero_loss(module: nn.Module) -> torch.Tensor:
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
     """NT-Xent as in GraphCL: view-1 graph i against view-2 graph i (positive) and the other graphs."""
+    return nt_xent_rows(z1, z2, temperature).mean()
+
+
+def nt_xent_rows(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The per-graph terms of `nt_xent` ([num_graphs]): graph i's loss against the batch's other graphs."""
     z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
     logits = z1 @ z2.T / temperature
     pos = logits.diagonal()
     eye = torch.eye(logits.size(0), dtype=torch.bool)
     # GraphCL divides by the sum over negatives only (the positive is left out of the denominator)
-    return (torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1) - pos).mean()
+    return torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1) - pos
 
 
 def projection_head(dim: int) -> nn.Sequential:

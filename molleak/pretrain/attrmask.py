@@ -8,6 +8,7 @@ from torch import nn
 
 from molleak.data.featurize import MASK_ATOM_INDEX, NUM_ATOM_TYPE
 from molleak.models.base import GraphEncoder
+from molleak.pretrain._common import per_graph_mean
 from molleak.pretrain.base import STRATEGIES, PretrainStrategy
 
 
@@ -26,7 +27,8 @@ class AttrMasking(PretrainStrategy):
         self.mask_rate = mask_rate
         self.head = nn.Linear(encoder.emb_dim, NUM_ATOM_TYPE - 1)
 
-    def loss(self, batch) -> torch.Tensor:
+    def _masked_logits(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits and targets of the masked atoms, and the mask (one draw of torch's generator)."""
         x = batch.x.clone()
         n = x.size(0)
         # at least one masked atom per graph: pick by rank of a random key within each graph
@@ -38,4 +40,12 @@ class AttrMasking(PretrainStrategy):
         x[mask, 0] = MASK_ATOM_INDEX
         x[mask, 1] = 0
         h = self.encoder.propagate_from(self.encoder.embed_atoms(x), batch.edge_index, batch.edge_attr)
-        return F.cross_entropy(self.head(h[mask]), target)
+        return self.head(h[mask]), target, mask
+
+    def loss(self, batch) -> torch.Tensor:
+        logits, target, _ = self._masked_logits(batch)
+        return F.cross_entropy(logits, target)
+
+    def loss_per_graph(self, batch) -> torch.Tensor:
+        logits, target, mask = self._masked_logits(batch)
+        return per_graph_mean(F.cross_entropy(logits, target, reduction="none"), batch.batch[mask], batch.num_graphs)

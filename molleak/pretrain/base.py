@@ -52,8 +52,27 @@ class PretrainStrategy(nn.Module):
         """Called by the trainer before each epoch (0-based); multi-phase strategies switch here."""
 
     def extra_state(self) -> dict[str, Any] | None:
-        """Weights beyond the encoder that the saved victim should carry (e.g. a regression head)."""
-        return None
+        """Weights beyond the encoder that the saved victim carries: the pretext heads.
+
+        The served or embedded victim uses the encoder only; the heads are what the owner's
+        white-box audit needs to compute each molecule's pretext loss (`molleak.pretrain.whitebox`).
+        """
+        heads = {k: v.detach().cpu() for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+        return {"strategy_state": heads} if heads else None
+
+    def loss_per_graph(self, batch: Any) -> torch.Tensor:
+        """The pretext loss of each molecule of a collated batch, [num_graphs] (white-box membership).
+
+        Strategies whose loss is a mean over atoms or graphs return the per-molecule terms of that
+        mean; contrastive ones return each molecule's row of the batch loss (it depends on the
+        other molecules of the batch, which the white-box audit keeps fixed across models).
+        Strategies without one raise `NotImplementedError`.
+        """
+        raise NotImplementedError(f"strategy {self.name} has no per-molecule loss")
+
+    @classmethod
+    def has_loss_per_graph(cls) -> bool:
+        return cls.loss_per_graph is not PretrainStrategy.loss_per_graph
 
     def loss(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

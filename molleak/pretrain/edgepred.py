@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from molleak.models.base import GraphEncoder
-from molleak.pretrain._common import zero_loss
+from molleak.pretrain._common import per_graph_mean, zero_loss
 from molleak.pretrain.base import STRATEGIES, PretrainStrategy
 
 
@@ -31,12 +31,13 @@ class EdgePred(PretrainStrategy):
         self.neg_ratio = neg_ratio
         self.scaled = scaled
 
-    def loss(self, batch) -> torch.Tensor:
+    def _scores(self, batch):
+        """Logits of the bonds and of the sampled non-bonded pairs, and the graph of each (None: no bond)."""
         h = self.encoder.node_embeddings(batch)
         ei = batch.edge_index
         pos = ei[:, ei[0] < ei[1]]
         if pos.size(1) == 0:
-            return zero_loss(self)
+            return None
         sizes = torch.bincount(batch.batch, minlength=batch.num_graphs)
         ptr = torch.cumsum(sizes, 0) - sizes
         g = batch.batch[pos[0]].repeat(self.neg_ratio)
@@ -50,7 +51,28 @@ class EdgePred(PretrainStrategy):
         if self.scaled:
             scale = h.size(1) ** -0.5
             pos_score, neg_score = pos_score * scale, neg_score * scale
+        return pos_score, neg_score, batch.batch[pos[0]], g[keep]
+
+    def loss(self, batch) -> torch.Tensor:
+        scores = self._scores(batch)
+        if scores is None:
+            return zero_loss(self)
+        pos_score, neg_score, _, _ = scores
         loss = F.binary_cross_entropy_with_logits(pos_score, torch.ones_like(pos_score))
         if neg_score.numel():
             loss = loss + F.binary_cross_entropy_with_logits(neg_score, torch.zeros_like(neg_score))
         return loss
+
+    def loss_per_graph(self, batch) -> torch.Tensor:
+        """Each molecule's mean BCE over its bonds plus its mean over its sampled non-bonded pairs."""
+        scores = self._scores(batch)
+        if scores is None:
+            return torch.zeros(batch.num_graphs)
+        pos_score, neg_score, pos_graph, neg_graph = scores
+        bce = F.binary_cross_entropy_with_logits
+        loss = per_graph_mean(bce(pos_score, torch.ones_like(pos_score), reduction="none"), pos_graph, batch.num_graphs)
+        if neg_score.numel():
+            neg = per_graph_mean(bce(neg_score, torch.zeros_like(neg_score), reduction="none"), neg_graph,
+                                 batch.num_graphs)
+            loss = loss + torch.nan_to_num(neg, nan=0.0)
+        return torch.nan_to_num(loss, nan=0.0)

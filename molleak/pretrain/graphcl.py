@@ -8,7 +8,7 @@ import torch
 from molleak.data.featurize import FEATURIZERS, MASK_ATOM_INDEX, MolGraph
 from molleak.errors import MolleakError
 from molleak.models.base import GraphEncoder
-from molleak.pretrain._common import nt_xent, numpy_rng, projection_head, subgraph
+from molleak.pretrain._common import nt_xent, nt_xent_rows, numpy_rng, projection_head, subgraph
 from molleak.pretrain.base import STRATEGIES, PretrainStrategy
 
 
@@ -98,3 +98,9 @@ class GraphCL(PretrainStrategy):
         z1 = self.proj(self.encoder.graph_embeddings(v1))
         z2 = self.proj(self.encoder.graph_embeddings(v2))
         return nt_xent(z1, z2, self.temperature)
+
+    def loss_per_graph(self, batch) -> torch.Tensor:
+        v1, v2 = batch
+        z1 = self.proj(self.encoder.graph_embeddings(v1))
+        z2 = self.proj(self.encoder.graph_embeddings(v2))
+        return nt_xent_rows(z1, z2, self.temperature)

@@ -8,7 +8,7 @@ from torch import nn
 
 from molleak.data.featurize import NUM_ATOM_TYPE
 from molleak.models.base import GraphEncoder
-from molleak.pretrain._common import GINDecoder, mask_atoms, random_node_mask
+from molleak.pretrain._common import GINDecoder, mask_atoms, per_graph_mean, random_node_mask
 from molleak.pretrain.base import STRATEGIES, PretrainStrategy
 
 
@@ -37,7 +37,7 @@ class GraphMAE(PretrainStrategy):
         self.activation = nn.PReLU()
         self.decoder = GINDecoder(d, NUM_ATOM_TYPE - 1)
 
-    def loss(self, batch) -> torch.Tensor:
+    def _masked_prediction(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mask = random_node_mask(batch, self.mask_rate)
         h = self.encoder.propagate_from(
             self.encoder.embed_atoms(mask_atoms(batch.x, mask)), batch.edge_index, batch.edge_attr
@@ -46,4 +46,13 @@ class GraphMAE(PretrainStrategy):
         z = z.masked_fill(mask.unsqueeze(1), 0.0)  # re-mask: the decoder must infer masked atoms from context
         pred = self.decoder(z, batch.edge_index, batch.edge_attr)
         target = F.one_hot(batch.x[mask, 0], NUM_ATOM_TYPE - 1).float()
-        return scaled_cosine_error(pred[mask], target, self.alpha)
+        return pred[mask], target, mask
+
+    def loss(self, batch) -> torch.Tensor:
+        pred, target, _ = self._masked_prediction(batch)
+        return scaled_cosine_error(pred, target, self.alpha)
+
+    def loss_per_graph(self, batch) -> torch.Tensor:
+        pred, target, mask = self._masked_prediction(batch)
+        cos = (F.normalize(pred, dim=-1) * F.normalize(target, dim=-1)).sum(-1)
+        return per_graph_mean((1 - cos).pow(self.alpha), batch.batch[mask], batch.num_graphs)

@@ -75,5 +75,10 @@ class RegressionFinetune(PretrainStrategy):
         graphs, y = batch
         return F.mse_loss(self.predict(graphs), y)
 
+    def loss_per_graph(self, batch) -> torch.Tensor:
+        graphs, y = batch
+        return (self.predict(graphs) - y).pow(2)
+
     def extra_state(self) -> dict[str, Any]:
-        return {"regression_head": {k: v.detach().cpu() for k, v in self.head.state_dict().items()}}
+        head = {k: v.detach().cpu() for k, v in self.head.state_dict().items()}
+        return {"regression_head": head, "strategy_state": {f"head.{k}": v for k, v in head.items()}}

@@ -7,7 +7,7 @@ from torch.func import functional_call
 from torch_geometric.nn import global_mean_pool
 
 from molleak.models.base import GraphEncoder
-from molleak.pretrain._common import nt_xent, projection_head
+from molleak.pretrain._common import nt_xent, nt_xent_rows, projection_head
 from molleak.pretrain.base import STRATEGIES, PretrainStrategy
 
 
@@ -59,3 +59,7 @@ class SimGRACE(PretrainStrategy):
     def loss(self, batch) -> torch.Tensor:
         z1 = self.proj(self.encoder.graph_embeddings(batch))
         return nt_xent(z1, self.perturbed_view(batch), self.temperature)
+
+    def loss_per_graph(self, batch) -> torch.Tensor:
+        z1 = self.proj(self.encoder.graph_embeddings(batch))
+        return nt_xent_rows(z1, self.perturbed_view(batch), self.temperature)

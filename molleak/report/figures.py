@@ -92,38 +92,57 @@ def _group_series(runs: Sequence[RunData], kind: str, label: str) -> tuple[Serie
                   ys.max(axis=0), control=per[0][0].control, markers=per[0][0].markers), base
 
 
-def precision_section(data: AuditData) -> str:
+def _precision_panels(runs: Sequence[RunData]) -> tuple[dict[str, tuple[list[Series], float | None]], int]:
+    """The precision@K panels of one victim's figure (kind -> (series, shared base rate)) and how
+    many series were left out."""
+    groups = panel_groups(runs)
+    # one base-rate line when every run ranks the same pool; otherwise each line names its own
+    one_pool = len({r.pool_sha for r in runs}) == 1
+    panels, dropped = {}, 0
+    for kind in KINDS:
+        series, bases = [], []
+        for label, members in groups:
+            s, base = _group_series(members, kind, label)
+            if s is None:
+                continue
+            series.append(s)
+            if base is not None:
+                bases.append(base)
+                if not one_pool:
+                    s.label += f" (base rate {base:.3f})"
+        if series:
+            dropped = max(dropped, len(series) - MAX_SERIES)
+            panels[kind] = (series[:MAX_SERIES], float(np.mean(bases)) if bases and one_pool else None)
+    return panels, dropped
+
+
+def precision_figure_html(victim: str, runs: Sequence[RunData]) -> tuple[str | None, int]:
+    """One victim's precision@K figure with its caption (None when no run of it has a precision) and
+    how many series it leaves out."""
     from molleak.report.plots import precision_figure
 
+    panels, dropped = _precision_panels(runs)
+    if not panels:
+        return None, 0
+    return (f"<figure>{precision_figure(panels, f'victim: {victim}')}"
+            f"<figcaption>precision@K of every method on victim {esc(victim)}; dashed lines are "
+            f"controls, the dotted grey line the pool's base rate; bands are 95% Wilson intervals "
+            f"(one run) or the range over seeds.</figcaption></figure>"), dropped
+
+
+def precision_section(data: AuditData) -> str:
     parts, n_fig, dropped = [], 0, 0
     for victim, runs in victim_panels(data).items():
-        groups = panel_groups(runs)
-        # one base-rate line when every run ranks the same pool; otherwise each line names its own
-        one_pool = len({r.pool_sha for r in runs}) == 1
-        panels = {}
-        for kind in KINDS:
-            series, bases = [], []
-            for label, members in groups:
-                s, base = _group_series(members, kind, label)
-                if s is None:
-                    continue
-                series.append(s)
-                if base is not None:
-                    bases.append(base)
-                    if not one_pool:
-                        s.label += f" (base rate {base:.3f})"
-            if series:
-                dropped = max(dropped, len(series) - MAX_SERIES)
-                panels[kind] = (series[:MAX_SERIES], float(np.mean(bases)) if bases and one_pool else None)
-        if not panels:
-            continue
         if n_fig >= MAX_FIGURES:
-            parts.append(missing(f"More victims than {MAX_FIGURES} figures; the rest are in the tables."))
-            break
-        parts.append(f"<figure>{precision_figure(panels, f'victim: {victim}')}"
-                     f"<figcaption>precision@K of every method on victim {esc(victim)}; dashed lines are "
-                     f"controls, the dotted grey line the pool's base rate; bands are 95% Wilson intervals "
-                     f"(one run) or the range over seeds.</figcaption></figure>")
+            if _precision_panels(runs)[0]:
+                parts.append(missing(f"More victims than {MAX_FIGURES} figures; the rest are in the tables."))
+                break
+            continue
+        figure, left_out = precision_figure_html(victim, runs)
+        if figure is None:
+            continue
+        parts.append(figure)
+        dropped = max(dropped, left_out)
         n_fig += 1
     if not parts:
         return missing("No evaluated runs: precision@K needs results.json (run `molleak evaluate`).")

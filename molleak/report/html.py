@@ -5,8 +5,10 @@ DIR may be one run directory (from `molleak extract`, evaluated or not), a bench
 directories (a demo or audit output). The report renders the subset that exists and says in words
 what is missing; it never fails because a later pipeline step has not run.
 
-Sections (stable ids, `SECTION_IDS`): `summary` (the headline table of `AuditSummary`: each
-method's precision@K with the base rate and the controls beside it, and the leakage verdicts),
+Sections (stable ids, `SECTION_IDS`): `decision` (the first screen, for whoever decides whether
+the model may be shared: the verdict with its power, the few numbers behind it, one plot, what to
+do next; `molleak.report.decision`), `summary` (the headline table of `AuditSummary`: each
+method's precision@K with the base rate and the controls beside it, and every verdict in full),
 `tables` (every run with intervals; benchmark tables), `attribution` (P vs P' metrics, the
 private-only test, membership), `precision`, `alpha` (the paper's Fig. 3), `roc` (log FPR),
 `learning-curve` (the search's `curve.tsv`), `molecules` (the top extracted molecules, hits
@@ -30,6 +32,7 @@ from pathlib import Path
 from molleak import rundir
 from molleak.errors import MolleakError
 from molleak.report import figures
+from molleak.report.decision import decision_section, verdict_label
 from molleak.report.load import AuditData, discover, label_with_private
 from molleak.report.markup import esc, missing, scalar, table
 from molleak.report.summary import AuditSummary, build_summary
@@ -40,7 +43,8 @@ from molleak.runs import run_metadata, write_atomic
 log = logging.getLogger(__name__)
 
 SECTIONS: tuple[tuple[str, str], ...] = (
-    ("summary", "Summary and verdict"),
+    ("decision", "Decision summary"),
+    ("summary", "Headline table and verdicts"),
     ("tables", "Tables"),
     ("attribution", "Leakage attribution"),
     ("precision", "precision@K per victim"),
@@ -66,7 +70,7 @@ def summary_section(summary: AuditSummary) -> str:
         header = (["role", "victim", "method", "seeds"] + [f"P_sub@{k} [95% CI]" for k in ks]
                   + ["base rate (sub)", f"P_exact@{kmax}", "base rate (exact)", "AUC (sub)",
                      f"P_sub@{kmax} against P' (reference set)", f"best victim-free P_sub@{kmax} (same pool)",
-                     f"P_sub@{kmax} above base rate?"])
+                     f"P_sub@{kmax} interval above the base rate (not evidence of leakage by itself)"])
 
         def est(row, key: str) -> str:
             e = row.precision.get(key) if key.startswith("precision_") else row.auc
@@ -91,10 +95,10 @@ def summary_section(summary: AuditSummary) -> str:
                 "Controls not present in this directory: " + ", ".join(summary.controls_missing) + ". Without "
                 "them a precision cannot be attributed to the victim: the base rate and the data distribution "
                 "alone explain much of it (method.md section 10)."))
-    parts.append("<h3>Leakage verdict</h3>")
+    parts.append("<h3>Leakage verdicts in full</h3>")
     if summary.verdicts:
         parts.append("<ul class='verdict'>" + "".join(
-            f"<li><b>{esc(v.source)}: {esc(v.key)}</b> ({esc(v.test)}): {esc(v.text)}</li>"
+            f"<li><b>{esc(verdict_label(v))}</b>: {esc(v.text)} <span class='note'>(read from {esc(v.source)})</span></li>"
             for v in summary.verdicts) + "</ul>")
     else:
         parts.append(missing(
@@ -201,6 +205,11 @@ figure{margin:10px 0}figcaption{font-size:12px;color:#555}figure svg{max-width:1
 .mol.unlabelled{border-style:dashed}.mol .cap{padding:3px 5px;word-break:break-all}
 .mol code{font-size:9px;color:#444}.badge{font-weight:bold}
 .mol.exact .badge{color:#2a9d3f}.mol.substructure .badge{color:#2b6cb0}.mol.miss .badge{color:#c0392b}
+div.decision{border-left:6px solid #888;background:#f4f4f4;padding:4px 14px;font-size:16px;max-width:70em}
+div.decision.detected{border-color:#c0392b;background:#fdecea}
+div.decision.not-detected{border-color:#b7950b;background:#fef9e7}
+.outcome{font-weight:bold}.outcome.detected{color:#c0392b}.outcome.not-detected{color:#7d6608}
+ol.next li{margin:4px 0;font-size:14px;max-width:70em}
 details{margin:4px 0;font-size:13px}pre{background:#f6f8fa;padding:6px;font-size:11px;overflow-x:auto}
 """
 
@@ -236,6 +245,7 @@ def build_report(root: str | os.PathLike, *, private: str | os.PathLike | None =
         label_with_private(data, private)
     summary = build_summary(data)
     bodies = {
+        "decision": decision_section(summary, data),
         "summary": summary_section(summary),
         "tables": tables_section(data, summary.ks),
         "attribution": attribution_section(data),

@@ -117,8 +117,15 @@ def histogram_figure(groups: Mapping[str, Sequence[float]], title: str, xlabel: 
     return figure_svg(fig)
 
 
-def roc_figure(series: Sequence[Series], title: str, min_fpr: float) -> str:
-    """ROC curves with the FPR axis log-scaled (low-FPR behaviour is what matters), chance as y = x."""
+def roc_figure(series: Sequence[Series], title: str, min_fpr: float, *, log_tpr: bool = False,
+               mark_fpr: float | None = None) -> str:
+    """ROC curves with the FPR axis log-scaled (low-FPR behaviour is what matters), chance as y = x.
+
+    Args:
+        log_tpr: log-scale the TPR axis too (log-log ROC, as membership attacks are read), from
+            `min_fpr` to 1; a TPR below it is drawn on the axis floor.
+        mark_fpr: an FPR to mark with a vertical line (e.g. 0.01, where the headline TPR is read).
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
     lo = max(min_fpr, 1e-6)
@@ -128,17 +135,27 @@ def roc_figure(series: Sequence[Series], title: str, min_fpr: float) -> str:
         # the curve enters the plotted range at FPR = lo with the TPR reached there
         x_plot = np.r_[lo, x[keep]]
         y_plot = np.r_[y[~keep].max() if (~keep).any() else 0.0, y[keep]]
+        if log_tpr:
+            y_plot = np.clip(y_plot, lo, 1.0)
         ax.step(x_plot, y_plot, where="post", color=_COLOURS[i % len(_COLOURS)],
                 linestyle="--" if s.control else "-", label=s.label, linewidth=1.3)
     grid = np.logspace(np.log10(lo), 0, 50)
     ax.plot(grid, grid, color="#555555", linestyle=":", linewidth=1.0, label="chance")
+    if mark_fpr is not None and lo * 1.05 < mark_fpr < 1:
+        ax.axvline(mark_fpr, color="#999999", linestyle="-.", linewidth=0.8, label=f"FPR {mark_fpr:g}")
     ax.set_xscale("log")
     ax.set_xlim(lo, 1.0)
-    ax.set_ylim(-0.02, 1.02)
+    if log_tpr:
+        ax.set_yscale("log")
+        ax.set_ylim(lo, 1.05)
+        ax.set_ylabel("true positive rate (log scale)")
+    else:
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("true positive rate")
     ax.set_xlabel("false positive rate (log scale)")
-    ax.set_ylabel("true positive rate")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper left")
+    # on log-log axes the curves run above the diagonal: the lower right is free
+    ax.legend(loc="lower right" if log_tpr else "upper left")
     ax.set_title(title)
     return figure_svg(fig)
 

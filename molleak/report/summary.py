@@ -8,7 +8,8 @@ range as its interval, a single run its own interval from `results.json`.
 Verdicts are read from the attribution and leakage files by the keys their writers use:
 `verdict` of an `attribution_report` (`molleak.evaluate.attribution`, beside its `private_only`
 test), of each label kind (`substructure`, `exact`) of `attribute_runs`, of the audit's
-`one_step` / `two_step` blocks, and `membership.verdict` (`molleak leakage`, the audit).
+`one_step` / `two_step` blocks, `membership.verdict` (`molleak leakage`, the audit) and
+`shadow_membership.verdict` (the audit's shadow-model attack, `molleak.plans.shadows.shadow_summary`).
 Nothing else counts as a verdict, whatever its key is called.
 """
 
@@ -31,6 +32,7 @@ DEFAULT_KS = rundir.K_LIST
 #: the audit's attribution blocks per extraction depth (molleak.plans.audit)
 ATTRIBUTION_STEPS = ("one_step", "two_step")
 MEMBERSHIP = "membership"
+SHADOW_MEMBERSHIP = "shadow_membership"
 #: the controls a precision needs beside it before it can be attributed to the victim
 CONTROL_ROLES = (Role.PRIOR, Role.UNTRAINED, Role.REFERENCE)
 REFERENCE_BANK = "reference"  # `molleak evaluate --bank reference=...` (results.json banks.reference)
@@ -192,6 +194,10 @@ def verdicts_of(obj: Mapping[str, Any], source: str) -> list[Verdict]:
     if isinstance(membership, Mapping) and isinstance(membership.get("verdict"), str):
         found.append(Verdict(source=source, key=f"{MEMBERSHIP}.verdict", test="membership",
                              text=membership["verdict"]))
+    shadow = obj.get(SHADOW_MEMBERSHIP)
+    if isinstance(shadow, Mapping) and isinstance(shadow.get("verdict"), str):
+        found.append(Verdict(source=source, key=f"{SHADOW_MEMBERSHIP}.verdict", test="shadow-model membership",
+                             text=shadow["verdict"]))
     return found
 
 

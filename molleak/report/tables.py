@@ -14,6 +14,7 @@ from typing import Any
 from molleak import rundir
 from molleak.report.load import AuditData
 from molleak.report.markup import esc, missing, scalar, table
+from molleak.report.summary import SHADOW_MEMBERSHIP
 from molleak.rundir import KINDS, format_estimate
 
 
@@ -199,6 +200,8 @@ def attribution_section(data: AuditData) -> str:
             elif key == "cells" and isinstance(value, list):
                 parts.append(_cells_table(value))
                 done.add(key)
+            elif key == SHADOW_MEMBERSHIP and isinstance(value, dict) and isinstance(value.get("best"), dict):
+                parts.append(_shadow_table(value))
         rows = []
         for key, value in walk_items({k: v for k, v in obj.items() if k not in done}):
             if is_estimate(value):
@@ -206,5 +209,29 @@ def attribution_section(data: AuditData) -> str:
             elif not isinstance(value, dict | list):
                 rows.append([key, scalar(value)])
         if rows:
-            parts.append(table(["quantity", "value [95% CI]"], rows, "attribution"))
+            # every quantity by its key: for the specialist, collapsed so that it does not bury the rest
+            parts.append(f"<details class='raw'><summary>All {len(rows)} quantities of {esc(src)} by their keys "
+                         f"(raw)</summary>{table(['quantity', 'value [95% CI]'], rows, 'attribution')}</details>")
     return "\n".join(parts)
+
+
+_SHADOW_HEADER = ["access", "statistic", "attack", "AUC [95% CI]", "TPR@1%FPR", "TPR@0.1%FPR", "p (Holm)", "decision"]
+
+
+def _p_text(p: Any) -> str:
+    return f"{p:.3g}" if isinstance(p, int | float) and not isinstance(p, bool) else "-"
+
+
+def _shadow_table(block: dict[str, Any]) -> str:
+    """The audit's shadow-model membership block: the strongest row per access level and its verdict."""
+    rows = []
+    for access, r in block["best"].items():
+        if not isinstance(r, dict):
+            continue
+        tpr = r.get("tpr_at_fpr") if isinstance(r.get("tpr_at_fpr"), dict) else {}
+        rows.append([access, scalar(r.get("statistic")), scalar(r.get("attack")), format_estimate(r.get("auc")),
+                     format_estimate(tpr.get("0.01")), format_estimate(tpr.get("0.001")), _p_text(r.get("p_holm")),
+                     "-" if r.get("detected") is None else "detected" if r["detected"] else "not detected"])
+    verdict = f"<p class='note'>{esc(block['verdict'])}</p>" if isinstance(block.get("verdict"), str) else ""
+    return ("<p><b>Shadow-model membership</b> (LiRA/RMIA; the strongest attack per access level, Holm-adjusted "
+            "over all rows)</p>" + table(_SHADOW_HEADER, rows, "attribution") + verdict)

@@ -93,12 +93,12 @@ def audit_report(audit_dir, tmp_path_factory):
 def test_every_section_is_present_and_filled(audit_report):
     summary, page = audit_report
     p = parse(page)
-    assert p.sections == list(SECTION_IDS)
+    assert p.sections == list(SECTION_IDS) and p.sections[0] == "decision"
     assert summary.runs == 6 + 8 and summary.evaluated == 5 + 8
     assert summary.missing == [], summary.missing
-    for sid in ("summary", "tables", "attribution", "provenance"):
+    for sid in ("decision", "summary", "tables", "attribution", "provenance"):
         assert p.rows.get(sid, 0) > 0, f"section {sid} has no table rows"
-    for sid in ("precision", "alpha", "roc", "learning-curve", "molecules"):
+    for sid in ("decision", "precision", "alpha", "roc", "learning-curve", "molecules"):
         assert p.svgs.get(sid, 0) > 0, f"section {sid} has no figure"
     # one precision and one ROC figure per victim (victim, reference, random_init), the victim-free
     # runs drawn in each; the random-init run wrote no labels, so its ROC holds only the prior's curve

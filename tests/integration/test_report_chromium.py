@@ -42,10 +42,10 @@ def test_rendered_dom_holds_every_section(report_file, tmp_path):
     proc = chromium(["--dump-dom", report_file.resolve().as_uri()], tmp_path / "profile")
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = parse(proc.stdout)
-    assert dom.sections == list(SECTION_IDS)
+    assert dom.sections == list(SECTION_IDS) and dom.sections[0] == "decision"
     source = parse(report_file.read_text(encoding="utf-8"))
     # the browser kept every figure and table row the file holds
-    assert dom.svgs == source.svgs and all(dom.svgs.get(s, 0) > 0 for s in ("precision", "alpha", "roc"))
+    assert dom.svgs == source.svgs and all(dom.svgs.get(s, 0) > 0 for s in ("decision", "precision", "alpha", "roc"))
     assert dom.rows == source.rows and dom.rows["summary"] > 0
     assert len(dom.cards) == len(source.cards) > 0
 
