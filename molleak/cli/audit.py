@@ -25,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--force", action="store_true",
                    help="--out holds an audit of another config: discard it and start afresh (default: refuse)")
+    p.add_argument("--victim", metavar="CHECKPOINT",
+                   help="audit this victim (e.g. from `molleak import-victim`, or a raw pretrain-gnns .pth) instead of "
+                        "pre-training the config's recipe. Its training set is unknown here: the one-step attack runs "
+                        "and its top-K is compared with the victim-free prior's; nothing is scored against a training "
+                        "set (no precision, reference victim or attribution)")
     add_backend(p)
     p.set_defaults(func=run)
     d = sub.add_parser(
@@ -48,6 +53,13 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "tier", None):
         config.data.tier = args.tier
     t0 = time.perf_counter()
+    if getattr(args, "victim", None):
+        from molleak.plans.unknown_training_set import overlap_lines, run_given_victim
+
+        summary = run_given_victim(config, args.out, args.victim, force=args.force, executor=plan_executor(args))
+        print("\n".join(overlap_lines(summary["unknown_training_set"])))
+        print(f"audit finished in {time.perf_counter() - t0:.0f} s; results in {args.out}/audit.json")
+        return 0
     summary = run_audit(config, args.out, progress=not args.no_progress, force=args.force,
                         executor=plan_executor(args))
     print(format_table(summary["headline"]))

@@ -1,9 +1,11 @@
 """`molleak probe`: linear probes on frozen victim embeddings, pre-trained vs the same encoder at random init.
 
     molleak probe --zoo ZOO_DIR --data TIER_DIR [--targets logp,bbb] [--n-train all,100] [--json OUT.json]
+    molleak probe --victims A.pth B.pt ... [--data TIER_DIR] --targets bbb,freesolv,solubility
 
 Prints two Markdown tables (molleak.evaluate.probe): per victim and probe, the trained score against
-the random-initialisation draws, then the probes won with the splits won.
+the random-initialisation draws, then the probes won with the splits won; between them, the
+multiplicity (chance wins, Holm-corrected tests).
 """
 
 from __future__ import annotations
@@ -26,14 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "probe", help="linear probes on frozen victim embeddings vs random initialisation",
-        description="For every victim <name>.pt in a zoo directory and the same encoder at random "
-                    "initialisation: ridge / logistic probes of RDKit targets on the tier's holdout molecules and "
+        description="For every victim <name>.pt in a zoo directory (or every --victims checkpoint) and the same "
+                    "encoder at random initialisation: ridge / logistic probes of RDKit targets on the tier's holdout molecules and "
                     "of measured properties (B3DB BBB class, FreeSolv, solubility), by 5-fold CV on all molecules "
                     "(`all`) or trained on N labelled molecules over random splits. A victim wins a probe when it "
                     "beats every random-init draw.",
     )
-    p.add_argument("--zoo", required=True, help="directory with <strategy>.pt victims (`molleak zoo`)")
-    p.add_argument("--data", required=True, help="tier directory (its holdout.smi is the RDKit-target probe set)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--zoo", help="directory with <strategy>.pt victims (`molleak zoo`)")
+    src.add_argument("--victims", nargs="+", metavar="CHECKPOINT",
+                     help="victim checkpoints to probe instead of a zoo: molleak victims (e.g. from `molleak "
+                          "import-victim`) or raw pretrain-gnns state_dicts (GIN, GCN, GraphSAGE, GAT); named by "
+                          "file stem")
+    p.add_argument("--data", help="tier directory (its holdout.smi is the RDKit-target probe set; needed only for "
+                                  "the RDKit targets)")
     p.add_argument("--targets", type=_names, default=["logp", "bbb"],
                    help=f"comma-separated probe targets: measured ({','.join(PROPERTY_SETS)}) and RDKit "
                         f"({','.join(RDKIT_TARGETS)}) (default logp,bbb)")
@@ -76,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
     regimes = regimes_of(args.n_train)
     check_targets(args.targets)
     with torch_threads(args.threads) if args.threads else nullcontext():
-        res = run_probes(args.zoo, args.data, targets=args.targets, regimes=regimes, n_measured=args.n_bbb,
-                         n_rdkit=args.n_logp, repeats=args.repeats, random_seeds=args.random_seeds, seed=args.seed)
+        res = run_probes(args.zoo, args.data, victims=args.victims, targets=args.targets, regimes=regimes,
+                         n_measured=args.n_bbb, n_rdkit=args.n_logp, repeats=args.repeats,
+                         random_seeds=args.random_seeds, seed=args.seed)
     print("\n".join(probe_tables(res)))
     if args.json:
         write_json_atomic(Path(args.json), res)

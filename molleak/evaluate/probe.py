@@ -1,7 +1,9 @@
 """Linear probes on frozen victim embeddings: does pre-training beat the same encoder at random init?
 
 For every victim checkpoint in a zoo directory (`<name>.pt` for the names in `molleak.victims.zoo.ZOO_VICTIMS`),
-and for the same encoder (same architecture and config) at random initialisation, `run_probes` fits
+or every checkpoint given (molleak victims or raw pretrain-gnns state_dicts, e.g. the published GCN /
+GraphSAGE / GAT encoders), and for the same encoder (same architecture and config) at random
+initialisation, `run_probes` fits
 
 * ridge regression of RDKit targets (`RDKIT_TARGETS`: Crippen logP, TPSA, QED, ring count, fraction
   sp3, Bertz complexity) on the tier's holdout molecules (never pre-trained on), scored by R^2,
@@ -15,7 +17,8 @@ and each probe's regularisation strength is chosen inside its training fold (Rid
 LogisticRegressionCV with 3 inner folds), so no representation is judged at a strength tuned for
 another. The random-initialisation baseline is drawn with `random_seeds` different seeds; a victim
 "beats random init" on a probe when its score is above the best of those draws. `probe_tables`
-formats the result as two Markdown tables.
+formats the result as two Markdown tables with the multiplicity between them (`multiplicity`: what
+chance alone gives, and a Holm-corrected t prediction test of each victim x probe against its draws).
 
 Note: the regression victim was fine-tuned on B3DB logBB, whose molecules overlap B3DB's
 classification set, so its BBB column is not a held-out property.
@@ -121,10 +124,36 @@ def label(target: str, n_train: int | None) -> str:
     return target if n_train is None else f"{target}@{n_train}"
 
 
+def _victim_paths(zoo_dir: str | Path | None, victims: list[str | Path] | None) -> dict[str, Path]:
+    """name -> checkpoint: the zoo's `<name>.pt` for the names in ZOO_VICTIMS, or the given files by stem."""
+    from molleak.victims.zoo import ZOO_VICTIMS
+
+    if (zoo_dir is None) == (victims is None):
+        raise MolleakError("probe a zoo directory or a list of victim checkpoints (one of the two)")
+    if victims is None:
+        zoo = Path(zoo_dir)
+        paths = {n: zoo / f"{n}.pt" for n in ZOO_VICTIMS if (zoo / f"{n}.pt").is_file()}
+        if not paths:
+            raise InputFileError(f"{zoo}: no victim checkpoint (expected <name>.pt for a name in "
+                                 f"{', '.join(ZOO_VICTIMS)})")
+        return paths
+    paths = {}
+    for p in map(Path, victims):
+        if not p.is_file():
+            raise InputFileError(f"{p}: victim checkpoint not found")
+        if p.stem in paths:
+            raise MolleakError(f"two victims named {p.stem} ({paths[p.stem]}, {p}); rename one")
+        paths[p.stem] = p
+    if not paths:
+        raise MolleakError("no victim checkpoint given")
+    return paths
+
+
 def run_probes(
-    zoo_dir: str | Path,
-    data_dir: str | Path,
+    zoo_dir: str | Path | None,
+    data_dir: str | Path | None,
     *,
+    victims: list[str | Path] | None = None,
     targets: list[str],
     regimes: list[int | None],
     n_measured: int = 2000,
@@ -133,7 +162,9 @@ def run_probes(
     random_seeds: int = 3,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Probe every zoo victim and the same encoder at `random_seeds` random initialisations.
+    """Probe every zoo victim (or every checkpoint in `victims`: molleak victims or raw pretrain-gnns
+    state_dicts) and the same encoder at `random_seeds` random initialisations. `data_dir` (a tier's
+    holdout.smi) is needed only for the RDKit targets.
 
     Returns:
         {"sets": {target: n molecules}, "columns": [probe names], "repeats", "random_seeds", "seed",
@@ -146,19 +177,17 @@ def run_probes(
     from molleak.data.properties import PROPERTY_SETS
     from molleak.data.smiles_io import read_smiles
     from molleak.models.base import build_encoder
-    from molleak.models.checkpoint import read_checkpoint_file
+    from molleak.models.checkpoint import encoder_name
     from molleak.models.victim import Victim
-    from molleak.victims.zoo import ZOO_VICTIMS
 
     check_targets(targets)
-    zoo = Path(zoo_dir)
-    names = [n for n in ZOO_VICTIMS if (zoo / f"{n}.pt").is_file()]
-    if not names:
-        raise InputFileError(f"{zoo}: no victim checkpoint (expected <name>.pt for a name in "
-                             f"{', '.join(ZOO_VICTIMS)})")
+    paths = _victim_paths(zoo_dir, victims)
     sets: dict[str, tuple[list[str], np.ndarray, bool]] = {}
     rdkit_targets = [t for t in targets if t in RDKIT_TARGETS]
     if rdkit_targets:
+        if data_dir is None:
+            raise MolleakError(f"the RDKit targets ({', '.join(rdkit_targets)}) are probed on a tier's holdout "
+                               "molecules: give its directory (--data)")
         path = Path(data_dir) / "holdout.smi"
         if not path.is_file():
             raise InputFileError(f"{path} not found (the RDKit targets are probed on the tier's holdout set)")
@@ -183,10 +212,9 @@ def run_probes(
 
     rows = []
     random_cache: dict[str, dict[str, list[list[float]]]] = {}  # one architecture's victims share random inits
-    for name in names:
-        path = zoo / f"{name}.pt"
+    for name, path in paths.items():
         trained = Victim.from_checkpoint(path)
-        spec = read_checkpoint_file(path)["encoder"]
+        spec = {"name": encoder_name(trained.encoder), "config": trained.encoder.config()}
         key = json.dumps([spec["name"], spec["config"]], sort_keys=True)
         if key not in random_cache:
             random_cache[key] = {label(*c): [] for c in columns}
@@ -201,8 +229,69 @@ def run_probes(
                      "trained": {c: float(np.mean(v)) for c, v in splits.items()}, "trained_splits": splits,
                      "random": {c: [float(np.mean(v)) for v in draws] for c, draws in random_cache[key].items()},
                      "random_splits": random_cache[key]})
-    return {"sets": {t: len(s[0]) for t, s in sets.items()}, "columns": [label(*c) for c in columns],
-            "repeats": repeats, "random_seeds": random_seeds, "seed": seed, "rows": rows}
+    res = {"sets": {t: len(s[0]) for t, s in sets.items()}, "columns": [label(*c) for c in columns],
+           "repeats": repeats, "random_seeds": random_seeds, "seed": seed, "rows": rows}
+    res["multiplicity"] = multiplicity(res)
+    return res
+
+
+def random_init_pvalue(trained: float, draws: list[float]) -> float:
+    """One-sided p-value that `trained` comes from the distribution of the random-init draws.
+
+    The t prediction test for one new value against R draws assumed normal:
+    t = (trained - mean) / (sd * sqrt(1 + 1/R)), R - 1 degrees of freedom. NaN with fewer than 2 draws.
+    (With R draws, "beats every draw" alone can never be rarer than 1/(R+1) by chance.)
+    """
+    from scipy.stats import t as student_t
+
+    d = np.asarray(draws, dtype=float)
+    if len(d) < 2:
+        return float("nan")
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return 0.0 if trained > d.mean() else 1.0
+    return float(student_t.sf((trained - d.mean()) / (sd * np.sqrt(1 + 1 / len(d))), df=len(d) - 1))
+
+
+def holm(pvalues: list[float], alpha: float = 0.05) -> list[bool]:
+    """Holm's step-down rejections (family-wise error <= alpha under any dependence); NaN is never rejected."""
+    order = sorted(range(len(pvalues)), key=lambda i: (np.isnan(pvalues[i]), pvalues[i]))
+    out, m = [False] * len(pvalues), len(pvalues)
+    for rank, i in enumerate(order):
+        if np.isnan(pvalues[i]) or pvalues[i] > alpha / (m - rank):
+            break
+        out[i] = True
+    return out
+
+
+def multiplicity(res: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
+    """Every (victim, probe) comparison with its p-value against the random-init draws, Holm-corrected
+    over all of them, and what chance alone gives the "beats every draw" count."""
+    rows = [(r["victim"], c, r["trained"][c], r["random"][c]) for r in res["rows"] for c in res["columns"]]
+    pvals = [random_init_pvalue(t, d) for _, _, t, d in rows]
+    keep = holm(pvals, alpha)
+    draws = res["random_seeds"]
+    return {"comparisons": len(rows), "alpha": alpha, "random_seeds": draws,
+            "chance_wins": len(rows) / (draws + 1), "wins": sum(t > max(d) for _, _, t, d in rows),
+            "tests": [{"victim": v, "probe": c, "trained": t, "random_mean": float(np.mean(d)),
+                       "random_sd": float(np.std(d, ddof=1)) if len(d) > 1 else 0.0, "p": p, "holm": k}
+                      for (v, c, t, d), p, k in zip(rows, pvals, keep, strict=True)]}
+
+
+def multiplicity_lines(res: dict[str, Any]) -> list[str]:
+    m = res.get("multiplicity") or multiplicity(res)
+    held = [t for t in m["tests"] if t["holm"]]
+    lines = ["", f"multiplicity: {m['comparisons']} comparisons ({len(res['rows'])} victims x {len(res['columns'])} "
+                 f"probes); a score exchangeable with {m['random_seeds']} random-init draws beats all of them with "
+                 f"probability 1/{m['random_seeds'] + 1}, so chance alone gives about {m['chance_wins']:.1f} such wins "
+                 f"(observed {m['wins']}). One-sided t prediction test of the trained score against the draws "
+                 f"(assumes random-init scores normal over seeds), Holm-corrected over all {m['comparisons']} at "
+                 f"family-wise {m['alpha']}: {len(held)} hold" + (":" if held else ".")]
+    if held:
+        lines += ["| victim | probe | trained | random init | p |", "|---|---|---|---|---|"]
+        lines += [f"| {t['victim']} | {t['probe']} | {t['trained']:.3f} | {t['random_mean']:.3f} ± {t['random_sd']:.3f} "
+                  f"| {t['p']:.1e} |" for t in sorted(held, key=lambda t: t["p"])]
+    return lines
 
 
 def probe_tables(res: dict[str, Any]) -> list[str]:
@@ -224,6 +313,7 @@ def probe_tables(res: dict[str, Any]) -> list[str]:
             sd = rnd.std(ddof=1) if len(rnd) > 1 else 0.0
             cells += [f"**{val}**" if win else val, f"{rnd.mean():.3f} ± {sd:.3f}"]
         lines.append(f"| {r['victim']} | " + " | ".join(cells) + f" | {wins}/{len(names)} |")
+    lines += multiplicity_lines(res)
     # Split by split against the best random draw: a win in every split is not a lucky mean.
     lines += ["", "probes won (mean above every random-init draw), each with the splits on which the victim also "
                   "beats that probe's best draw (same splits)",

@@ -9,7 +9,11 @@ Format (a plain dict, loadable with `torch.load(weights_only=True)`):
      "provenance": {"strategy": ..., "train_sha256": ..., "epochs": ..., "seed": ..., "versions": {...}}}
 
 A raw pretrain-gnns state_dict (keys `x_embedding1.weight`, `gnns.0.mlp.0.weight`, ...; a `gnn.`
-prefix is stripped) loads too: its depth and width are read from the tensor shapes.
+prefix is stripped) loads too: its depth and width are read from the tensor shapes, its architecture
+from its keys (`gnns.0.mlp.0.weight`: GIN; `gnns.0.weight_linear.weight` + `gnns.0.att`: GAT;
+`gnns.0.linear.weight`: GCN or GraphSAGE). GCN and GraphSAGE have the same keys; a trained one is
+told apart by its BatchNorm statistics (`pretrain_gnns_config`), never by its file name, and
+otherwise `arch` (`molleak import-victim --arch`) must say which.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ MAX_ENCODER_DEPTH = 1_000
 _INT_FIELDS: dict[str, dict[str, tuple[int, bool]]] = {
     "gin": {"num_layers": (5, True), "emb_dim": (300, False)},
     "grover": {"hidden": (100, False), "heads": (2, True), "depth": (2, True), "num_layers": (1, True)},
+    "gcn": {"num_layers": (5, True), "emb_dim": (300, False)},
+    "graphsage": {"num_layers": (5, True), "emb_dim": (300, False)},
+    "gat": {"num_layers": (5, True), "emb_dim": (300, False), "heads": (2, True)},
 }
 
 
@@ -55,13 +62,18 @@ def encoder_parameter_count(name: str, config: dict[str, Any]) -> int | None:
     if fields is None:
         return None
     v = {k: config.get(k, default) for k, (default, _) in fields.items()}
-    if name == "gin":
+    if name in ("gin", "gcn", "graphsage", "gat"):
         from molleak.data.featurize import NUM_ATOM_TYPE, NUM_BOND_DIRECTION, NUM_BOND_TYPE, NUM_CHIRALITY_TAG
 
-        e, n = v["emb_dim"], v["num_layers"]
-        # per layer: MLP e -> 2e -> e with biases, bond type/direction embeddings, BatchNorm weight + bias
-        per_layer = (2 * e * e + 2 * e) + (2 * e * e + e) + (NUM_BOND_TYPE + NUM_BOND_DIRECTION) * e + 2 * e
-        return (NUM_ATOM_TYPE + NUM_CHIRALITY_TAG) * e + n * per_layer
+        e, n, bonds = v["emb_dim"], v["num_layers"], NUM_BOND_TYPE + NUM_BOND_DIRECTION
+        if name == "gin":  # MLP e -> 2e -> e with biases, bond type/direction embeddings
+            conv = (2 * e * e + 2 * e) + (2 * e * e + e) + bonds * e
+        elif name == "gat":  # linear e -> heads*e, attention [1, heads, 2e], bias, bond embeddings of heads*e
+            h = v["heads"]
+            conv = (h * e * e + h * e) + 2 * h * e + e + bonds * h * e
+        else:  # linear e -> e, bond embeddings
+            conv = (e * e + e) + bonds * e
+        return (NUM_ATOM_TYPE + NUM_CHIRALITY_TAG) * e + n * (conv + 2 * e)  # + BatchNorm weight and bias
     from molleak.models.grover import ATOM_FDIM, BOND_FDIM
 
     h, heads, n = v["hidden"], v["heads"], v["num_layers"]
@@ -118,9 +130,7 @@ def save_checkpoint(
     """Atomically save an encoder with its config and provenance."""
     import io
 
-    name = next((n for n, cls in _encoder_classes().items() if type(encoder) is cls), None)
-    if name is None:
-        raise CheckpointError(f"encoder class {type(encoder).__name__} is not registered")
+    name = encoder_name(encoder)
     payload = {
         "format": FORMAT,
         "encoder": {"name": name, "config": encoder.config()},
@@ -137,6 +147,15 @@ def save_checkpoint(
 def _encoder_classes() -> dict[str, type]:
     registry = load_encoders()
     return {n: registry.get(n) for n in registry.names()}
+
+
+def encoder_name(encoder: GraphEncoder) -> str:
+    """The name an encoder's class is registered under in `ENCODERS` (`build_encoder(name, encoder.config())`
+    rebuilds the architecture)."""
+    name = next((n for n, cls in _encoder_classes().items() if type(encoder) is cls), None)
+    if name is None:
+        raise CheckpointError(f"encoder class {type(encoder).__name__} is not registered")
+    return name
 
 
 def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -170,18 +189,88 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     return obj
 
 
-_PG_LAYER = re.compile(r"^gnns\.(\d+)\.mlp\.0\.weight$")
+#: the architectures a raw pretrain-gnns state_dict may hold (`chem/model.py`, `gnn_type`)
+PRETRAIN_GNNS_ARCHS = ("gin", "gcn", "graphsage", "gat")
+#: a layer's first weight names its family; GCN and GraphSAGE share "linear"
+_PG_LAYER = re.compile(r"^gnns\.(\d+)\.(mlp\.0|weight_linear|linear)\.weight$")
+_PG_FAMILY = {"mlp.0": "gin", "weight_linear": "gat", "linear": "gcn/graphsage"}
 
 
-def pretrain_gnns_config(state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Infer GIN depth and width from a pretrain-gnns state_dict."""
-    layers = [int(m.group(1)) for k in state_dict if isinstance(k, str) and (m := _PG_LAYER.match(k))]
-    if "x_embedding1.weight" not in state_dict or not layers:
-        raise CheckpointError("not a pretrain-gnns GIN state_dict (no x_embedding1.weight / gnns.*.mlp.0.weight)")
-    emb = state_dict["x_embedding1.weight"]
+def _gcn_or_graphsage(state_dict: dict[str, Any], num_layers: int) -> str | None:
+    """"graphsage", "gcn", or None (undecided), from the BatchNorm statistics of a trained model.
+
+    A GraphSAGE layer L2-normalises its output, and `batch_norms.L` follows it, so its running
+    statistics estimate the moments of unit vectors: sum(running_var + running_mean^2) = E|h|^2 = 1
+    (1.000 in all 15 layers of the three published GraphSAGE files; 215 to 3.5e6 in the GCN and GAT
+    ones). Untrained statistics (mean 0, variance 1, or no batch tracked) decide nothing.
+    """
+    totals = []
+    for layer in range(num_layers):
+        mean, var = (state_dict.get(f"batch_norms.{layer}.running_{k}") for k in ("mean", "var"))
+        tracked = state_dict.get(f"batch_norms.{layer}.num_batches_tracked")
+        if not (isinstance(mean, torch.Tensor) and isinstance(var, torch.Tensor)) or mean.shape != var.shape:
+            return None
+        untracked = isinstance(tracked, torch.Tensor) and tracked.numel() == 1 and int(tracked) == 0
+        if untracked or (not mean.any() and bool((var == 1).all())):
+            return None
+        totals.append(float((var.double() + mean.double() ** 2).sum()))
+    if all(abs(t - 1) <= 0.1 for t in totals):
+        return "graphsage"
+    if all(abs(t - 1) > 0.5 for t in totals):
+        return "gcn"
+    return None
+
+
+def pretrain_gnns_config(state_dict: dict[str, Any], arch: str | None = None) -> tuple[str, dict[str, Any], str]:
+    """The architecture, config and how the architecture was known, of a raw pretrain-gnns state_dict.
+
+    Args:
+        state_dict: the weights (`gnn.` prefix already stripped).
+        arch: the architecture the user says it is (one of PRETRAIN_GNNS_ARCHS), checked against the
+            keys and, for GCN / GraphSAGE, against the BatchNorm statistics when they decide.
+
+    Returns:
+        (encoder name, {"num_layers", "emb_dim"[, "heads"]}, "keys" | "batchnorm statistics" | "arch").
+
+    Raises:
+        CheckpointError: not a pretrain-gnns state_dict, mixed layer types, `arch` contradicts the
+            weights, or a GCN / GraphSAGE that neither its statistics nor `arch` identifies.
+    """
+    if arch is not None and arch not in PRETRAIN_GNNS_ARCHS:
+        raise CheckpointError(f"unknown architecture {arch!r}; choose from {', '.join(PRETRAIN_GNNS_ARCHS)}")
+    layers: dict[str, list[int]] = {}
+    for k in state_dict:
+        if isinstance(k, str) and (m := _PG_LAYER.match(k)):
+            layers.setdefault(_PG_FAMILY[m.group(2)], []).append(int(m.group(1)))
+    emb = state_dict.get("x_embedding1.weight")
+    if emb is None or not layers:
+        raise CheckpointError("not a pretrain-gnns state_dict (no x_embedding1.weight / "
+                              "gnns.0.{mlp.0,linear,weight_linear}.weight)")
+    if len(layers) > 1:
+        raise CheckpointError(f"mixes pretrain-gnns layer types ({', '.join(sorted(layers))})")
     if not isinstance(emb, torch.Tensor) or emb.ndim != 2:
-        raise CheckpointError("not a pretrain-gnns GIN state_dict (x_embedding1.weight is not a 2-d tensor)")
-    return {"num_layers": max(layers) + 1, "emb_dim": int(state_dict["x_embedding1.weight"].shape[1])}
+        raise CheckpointError("not a pretrain-gnns state_dict (x_embedding1.weight is not a 2-d tensor)")
+    (family, idx), = layers.items()
+    if arch is not None and arch not in family.split("/"):
+        raise CheckpointError(f"is not a {arch}: its keys are a {family}'s")
+    config: dict[str, Any] = {"num_layers": max(idx) + 1, "emb_dim": int(emb.shape[1])}
+    name, known = family, "keys"
+    if family == "gat":
+        att = state_dict.get("gnns.0.att")
+        if not isinstance(att, torch.Tensor) or att.ndim != 3:
+            raise CheckpointError("a pretrain-gnns GAT state_dict without a 3-d gnns.0.att")
+        config["heads"] = int(att.shape[1])
+    elif family == "gcn/graphsage":
+        seen = _gcn_or_graphsage(state_dict, config["num_layers"])
+        if seen is not None and arch is not None and arch != seen:
+            raise CheckpointError(f"is not a {arch}: its BatchNorm statistics are a {seen}'s (the mean square norm "
+                                  "of every layer's output is 1 in a GraphSAGE, whose layers L2-normalise, and only there)")
+        if seen is None and arch is None:
+            raise CheckpointError("is a GCN or a GraphSAGE (gnns.*.linear), which its keys cannot tell apart and its "
+                                  "BatchNorm statistics do not decide (untrained?); say which with --arch gcn or "
+                                  "--arch graphsage (molleak import-victim)")
+        name, known = (seen, "batchnorm statistics") if seen is not None else (arch, "arch")
+    return name, config, known
 
 
 def _strip_prefix(sd: dict[str, Any]) -> dict[str, Any]:
@@ -210,12 +299,15 @@ def load_state_strict(encoder: GraphEncoder, state_dict: dict[str, Any], source:
     encoder.load_state_dict(state_dict, strict=True)
 
 
-def load_encoder(path: str | os.PathLike, expect: dict[str, Any] | None = None) -> tuple[GraphEncoder, dict[str, Any]]:
+def load_encoder(path: str | os.PathLike, expect: dict[str, Any] | None = None,
+                 arch: str | None = None) -> tuple[GraphEncoder, dict[str, Any]]:
     """Load an encoder from a molleak checkpoint or a raw pretrain-gnns state_dict.
 
     Args:
         path: the checkpoint file.
         expect: optional encoder config the checkpoint must match (e.g. `{"emb_dim": 300}`).
+        arch: optional encoder name the checkpoint must hold; for a raw GCN / GraphSAGE state_dict
+            whose BatchNorm statistics do not decide, it says which (`pretrain_gnns_config`).
 
     Returns:
         The encoder in eval mode and the checkpoint's provenance (for raw state_dicts, a note).
@@ -232,10 +324,14 @@ def load_encoder(path: str | os.PathLike, expect: dict[str, Any] | None = None) 
     else:
         state_dict = _strip_prefix(obj)
         try:
-            name, config = "gin", pretrain_gnns_config(state_dict)
+            name, config, known = pretrain_gnns_config(state_dict, arch)
         except CheckpointError as exc:
-            raise CheckpointError(f"checkpoint {path}: {exc}") from None
-        provenance = {"strategy": "imported", "source": "pretrain-gnns state_dict", "file": str(path)}
+            raise CheckpointError(f"checkpoint {path} {exc}" if str(exc).startswith("is ")
+                                  else f"checkpoint {path}: {exc}") from None
+        provenance = {"strategy": "imported", "source": "pretrain-gnns state_dict", "file": str(path),
+                      "architecture": name, "architecture_from": known}
+    if arch is not None and name != arch:
+        raise CheckpointError(f"checkpoint {path} holds a {name} encoder, not a {arch}")
     if expect:
         for key, want in expect.items():
             if config.get(key) != want:
