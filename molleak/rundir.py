@@ -213,14 +213,22 @@ class Results(_Record):
         return Estimate(value=None if value is None else float(value), interval=interval)
 
 
-def format_estimate(value: Any, interval: Any = None, digits: int = 3) -> str:
-    """The one formatter for a value with its interval: `0.812 [0.75, 0.86]`, `-` when missing."""
+def format_estimate(value: Any, interval: Any = None, digits: int = 3, *, n: int | None = None) -> str:
+    """The one formatter for a value with its interval: `0.812 [0.75, 0.86]`, `-` when missing.
+
+    A spread that is not an interval (a bench summary over fewer seeds than an interval needs:
+    `{"mean", "ci95": None, "range": [min, max]}`) prints as a range, `0.812 (range 0.78-0.84)`.
+    `n` (how many values the number summarises) labels it: `0.812 (range 0.78-0.84, n=2)`,
+    `0.812 [0.75, 0.86] (n=7)`, `0.812 (n=1)`.
+    """
+    spread = None
     if isinstance(value, Estimate):
         value, interval = value.value, value.interval
     if isinstance(value, Mapping):
-        # {"value", "lo"/"low", "hi"/"high"} from the analyses; {"mean", "ci95"} from a bench's table.json
+        # {"value", "lo"/"low", "hi"/"high"} from the analyses; {"mean", "ci95"|"range"} from a bench's table.json
         interval = interval or value.get("ci95") or [value.get("lo", value.get("low")),
                                                      value.get("hi", value.get("high"))]
+        spread = value.get("range")
         value = value.get("value", value.get("mean"))
     if isinstance(value, bool):  # a flag is not a number (True would print as 1.000)
         return "yes" if value else "no"
@@ -229,11 +237,16 @@ def format_estimate(value: Any, interval: Any = None, digits: int = 3) -> str:
     text = f"{float(value):.{digits}f}" if isinstance(value, int | float) else str(value)
     if isinstance(interval, Interval):
         interval = [interval.low, interval.high]
+    label = "" if n is None else f"n={n}"
     if isinstance(interval, list | tuple) and len(interval) == 2 and None not in interval:
         lo, hi = (float(x) for x in interval)
         if lo == lo and hi == hi:
-            text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-    return text
+            return text + f" [{lo:.{digits}f}, {hi:.{digits}f}]" + (f" ({label})" if label else "")
+    if isinstance(spread, list | tuple) and len(spread) == 2 and None not in spread:
+        lo, hi = (float(x) for x in spread)
+        dash = "-" if lo >= 0 and hi >= 0 else " to "
+        return text + f" (range {lo:.{digits}f}{dash}{hi:.{digits}f}" + (f", {label})" if label else ")")
+    return text + (f" ({label})" if label else "")
 
 
 # ---- hashing and the reuse rule ------------------------------------------------------------------

@@ -109,10 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = verbs.add_parser("canary", help="the canary positive control (power of the membership test)",
                          description="Plant canaries (holdout molecules, or molecules of a candidate pool) r times "
-                                     "in a small victim's training set, decoys in its reference victim's, and "
-                                     "measure their membership (and, with --canary-pool, their recovery by the "
-                                     "extraction attack) per repetitions x epochs cell. Writes canary.json and "
-                                     "prints the table.")
+                                     "in a small victim's training set (and as many other molecules in its "
+                                     "reference victim's), and measure their membership against unplanted "
+                                     "non-members (and, with --canary-pool, their recovery by the extraction "
+                                     "attack) per repetitions x epochs cell: victim-only first, the reference "
+                                     "contrast second, p-values Holm-adjusted across the cells. Writes canary.json "
+                                     "and prints the table.")
     _io_options(c)
     c.add_argument("--repeats", type=int_list, default=[1, 8, 32], help="repetition counts (default 1,8,32)")
     c.add_argument("--epochs", type=int_list, default=[5, 20], help="epoch counts (default 5,20)")
@@ -186,6 +188,17 @@ def _auc_line(rows: dict, key: str) -> str:
     return f"{a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]"
 
 
+def _tested(block: dict, key: str = "auc") -> str:
+    """`0.61 [0.52, 0.70] (Holm p 0.01, survives)`: a grid cell's test block, its statistic `key`."""
+    from molleak.evaluate.verdicts import format_p
+
+    auc = block[key]
+    text = f"{auc['value']:.3f} [{auc['lo']:.3f}, {auc['hi']:.3f}]"
+    if isinstance(block.get("p_holm"), int | float):
+        text += f" (Holm p {format_p(block['p_holm'])}{', survives' if block.get('survives_holm') else ''})"
+    return text
+
+
 def _start(args: argparse.Namespace) -> int:
     seed = resolve_seed(args.seed)
     seed_everything(seed)
@@ -224,6 +237,8 @@ def run_audit(args: argparse.Namespace) -> int:
     m = res["membership"]
     print(f"membership AUC victim {_auc_line(m['rows'], 'victim')}, reference {_auc_line(m['rows'], 'reference')}, "
           f"calibrated {_auc_line(m['rows'], 'victim-minus-reference')}; {m['verdict']} Wrote {args.out}")
+    if m.get("reference_contrast"):
+        print(m["reference_contrast"])
     return 0
 
 
@@ -253,16 +268,16 @@ def run_canary(args: argparse.Namespace) -> int:
         print()
         print("\n".join(canary_table(res)))
     print()
-    parts = [f"r{c['repeats']}/e{c['epochs']}: {_auc_line(c['canaries']['rows'], 'victim-minus-reference')}"
-             for c in res["cells"]]
-    print(f"canary membership AUC (calibrated) {'; '.join(parts)}.")
+    parts = [f"r{c['repeats']}/e{c['epochs']}: {_tested(c['canaries']['rows']['victim'])}" for c in res["cells"]]
+    print(f"canary membership AUC, victim-only (canaries vs unplanted non-members): {'; '.join(parts)}.")
     if args.canary_pool:
-        parts = [f"r{c['repeats']}/e{c['epochs']}: {c['extraction']['canary_vs_decoy']['difference']['value']:+.3f} "
-                 f"[{c['extraction']['canary_vs_decoy']['difference']['lo']:+.3f}, "
-                 f"{c['extraction']['canary_vs_decoy']['difference']['hi']:+.3f}], "
+        parts = [f"r{c['repeats']}/e{c['epochs']}: {_tested(c['extraction']['victim_only'])}, "
                  f"top-200 {c['extraction']['victim']['canaries']['in_top200']}/{c['extraction']['n_canaries']}"
                  for c in res["cells"]]
-        print(f"canary extraction ({args.attack}), canary-vs-decoy AUC victim - reference: {'; '.join(parts)}.")
+        print(f"canary extraction ({args.attack}), canary-vs-decoy AUC, victim-only: {'; '.join(parts)}.")
+        parts = [f"r{c['repeats']}/e{c['epochs']}: {_tested(c['extraction']['canary_vs_decoy'], 'difference')}"
+                 for c in res["cells"]]
+        print(f"reference contrast (victim - reference victim that saw no canary or decoy): {'; '.join(parts)}.")
     print(f"Wrote {args.out}/canary.json")
     return 0
 
@@ -280,9 +295,9 @@ def run_sweep(args: argparse.Namespace) -> int:
                             executor=executor)
     print("\n".join(sweep_table(res, load=os.getloadavg()[0], seconds=time.perf_counter() - t0)))
     print()
-    parts = [f"n{c['size']}/e{c['epochs']}: {_auc_line(c['membership']['rows'], 'victim-minus-reference')}"
-             for c in res["cells"]]
-    print(f"sweep membership AUC (calibrated) {'; '.join(parts)}. Wrote {args.out}/sweep.json")
+    parts = [f"n{c['size']}/e{c['epochs']}: {_tested(c['membership']['rows']['victim'])}" for c in res["cells"]]
+    print(f"sweep membership AUC, victim-only (private members vs holdout): {'; '.join(parts)}. "
+          f"Wrote {args.out}/sweep.json")
     return 0
 
 

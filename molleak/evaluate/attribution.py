@@ -5,12 +5,13 @@ Pure functions on arrays (no model, no files). Every number comes with a 95% int
 - `auc_estimate`, `precision_at_k`: a score's ranking quality against one label set (the private
   set P, or the disjoint reference set P' as the control);
 - `private_only_auc`: among candidates that hit exactly one of P and P', the AUC of the score for
-  "hits only P" (0.5 = the score has no private-specific knowledge);
+  "hits only P" (0.5 = what a score that knows only the distribution gets);
 - `private_only_difference`: the paired bootstrap (the same resampled candidates for both) of that
   AUC between the victim's score and its reference victim's score;
 - `membership_metrics`: whole-molecule membership (members vs non-members): AUC and TPR at 1% and
-  0.1% FPR;
-- `attribution_report`: all of the above for a victim and its reference, with a verdict in words.
+  0.1% FPR, and the one-sided Mann-Whitney p of AUC > 0.5;
+- `attribution_report`: all of the above for a victim and its reference, with a verdict in words
+  (`molleak.evaluate.verdicts`: what was tested, the statistic, detected or not with the test's power).
 
 Intervals are percentile bootstraps (stratified: positives and negatives are resampled
 separately so every replicate has both), except precision@K, whose interval is the Wilson
@@ -29,7 +30,8 @@ import numpy as np
 
 from molleak.errors import InputFileError, MolleakError
 from molleak.evaluate import metrics
-from molleak.evaluate.metrics import wilson_interval
+from molleak.evaluate.metrics import auc_p_value, wilson_interval
+from molleak.evaluate.verdicts import extraction_verdict, membership_verdict  # noqa: F401 (re-exported here)
 from molleak.ranking import rank_order, roc_auc
 
 log = logging.getLogger(__name__)
@@ -144,7 +146,10 @@ def membership_metrics(
     """Whole-molecule membership: AUC and TPR at low FPR, each with a bootstrap 95% interval.
 
     Returns:
-        {"auc": Estimate, "tpr_at_fpr": {fpr: Estimate}, "n_members": int, "n_nonmembers": int}.
+        {"auc": Estimate, "tpr_at_fpr": {fpr: Estimate}, "p_value": float, "n_members": int,
+        "n_nonmembers": int, ...}. `p_value` is the one-sided Mann-Whitney p of AUC > 0.5
+        (`metrics.auc_p_value`): valid when members and non-members are exchangeable under the null
+        (random draws from one set, as canaries and non-members are).
         A TPR at an FPR below 1/n_nonmembers is computed at FPR 0 (noted in "fpr_resolution").
     """
     pos = np.asarray(member_scores, dtype=np.float64)
@@ -160,7 +165,8 @@ def membership_metrics(
     for f in fprs:
         boot = np.array([tpr_at_fpr(pos[i], neg[j], f) for i, j in idx])
         tprs[float(f)] = _percentile_interval(boot, tpr_at_fpr(pos, neg, f))
-    return {"auc": auc, "tpr_at_fpr": tprs, "n_members": int(pos.size), "n_nonmembers": int(neg.size),
+    return {"auc": auc, "tpr_at_fpr": tprs, "p_value": auc_p_value(pos, neg), "n_members": int(pos.size),
+            "n_nonmembers": int(neg.size),
             "n_dropped_nonfinite": n_drop, "fpr_resolution": 1.0 / neg.size}
 
 
@@ -184,8 +190,9 @@ def private_only_auc(
 ) -> Estimate:
     """Among candidates hitting exactly one of P and P', AUC of `scores` for "hits only P".
 
-    0.5 means the score prefers private-only hits no more than reference-only hits: whatever it
-    knows is about the distribution, not the private set.
+    0.5 means the score prefers private-only hits no more than reference-only hits, which is what a
+    score that knows only the distribution gets; a value near 0.5 is consistent with that, it does not
+    show that the score knows nothing of the private set.
     """
     s = np.asarray(scores, dtype=np.float64)
     p_only, r_only = _private_only_split(hits_private, hits_reference, s.size)
@@ -213,7 +220,7 @@ def private_only_difference(
 
     Returns:
         {"victim": Estimate, "reference": Estimate, "difference": Estimate,
-         "p_value": one-sided bootstrap p (share of replicates with difference <= 0),
+         "p_value": one-sided bootstrap p, (1 + replicates with difference <= 0) / (1 + n_boot),
          "n_private_only": int, "n_reference_only": int, "significant": bool}.
     """
     sv = np.asarray(victim_scores, dtype=np.float64)
@@ -239,7 +246,7 @@ def private_only_difference(
         victim=_percentile_interval(bv, av),
         reference=_percentile_interval(br, ar),
         difference=diff,
-        p_value=float(np.mean(bv - br <= 0)),
+        p_value=float((1 + np.sum(bv - br <= 0)) / (1 + n_boot)),
         significant=bool(diff.lo > 0),
     )
     return out
@@ -290,35 +297,6 @@ def attribution_report(
     }
     report["verdict"] = extraction_verdict(diff)
     return report
-
-
-def extraction_verdict(diff: dict[str, object]) -> str:
-    """One sentence saying whether private-specific leakage was detected by the private-only test."""
-    d = diff["difference"]
-    assert isinstance(d, Estimate)
-    n = f"{diff['n_private_only']} P-only vs {diff['n_reference_only']} P'-only candidates"
-    if not np.isfinite(d.value):
-        return f"private-only test undefined ({n}): no candidate hits exactly one of P and P'."
-    if diff["significant"]:
-        return (f"leakage detected: the victim prefers private-only hits more than its reference victim "
-                f"(AUC difference {d:.3f}, {n}).")
-    return (f"no private-specific leakage detected: AUC difference {d:.3f} covers 0 or is below it ({n}); "
-            f"a test of unknown power here: absence of leakage is not shown (the canary control measures what "
-            f"this kind of test can detect).")
-
-
-def membership_verdict(victim: dict[str, object], reference: dict[str, object] | None = None) -> str:
-    """One sentence saying whether whole-molecule membership was detected (victim AUC interval above 0.5)."""
-    av = victim["auc"]
-    assert isinstance(av, Estimate)
-    ref = ""
-    if reference is not None:
-        ar = reference["auc"]
-        assert isinstance(ar, Estimate)
-        ref = f"; reference (null) AUC {ar:.3f}"
-    if np.isfinite(av.lo) and av.lo > 0.5:
-        return f"membership detected: victim AUC {av:.3f}{ref}."
-    return f"no membership signal: victim AUC {av:.3f} includes 0.5{ref}."
 
 
 def to_jsonable(obj: object) -> object:

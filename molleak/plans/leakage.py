@@ -6,10 +6,16 @@
 - `run_leakage`: whole-molecule membership (private sample vs holdout) for a victim, its
   reference victim and the untrained encoder, with the calibrated score.
 - `run_canary`: the positive control. Canaries (held-out MOSES molecules) are planted r times into
-  a private set; victims are trained for each (r, epochs); membership of canaries vs matched
-  non-members is measured for the victim, a reference victim trained on equally many disjoint
-  molecules with equally repeated decoys, and the calibrated score.
+  a private set; victims are trained for each (r, epochs). The lead result is victim-only: the
+  victim's canaries vs unplanted non-members of the same distribution; second, the reference
+  contrast against a reference victim trained on equally many disjoint molecules with molecules of
+  its own planted as often (it never sees a canary, non-member or decoy: `molleak.plans.canary`).
 - `run_sweep`: private-set size x epochs for one strategy: where does membership leakage start?
+
+The canary grid and the sweep test the same question in many cells: every test's one-sided p is
+Holm-adjusted across the grid's cells (`molleak.evaluate.grid`), each cell records raw and adjusted
+p, and the tables mark the cells that survive at alpha 0.05. Verdicts state what was tested and
+either "detected" or "not detected" with the test's power (`molleak.evaluate.verdicts`).
 
 Everything is resumable: checkpoints are reused when their provenance matches the recipe and data,
 and each finished cell is a JSON file under `<out>/cells/` that a rerun reads instead of
@@ -30,15 +36,36 @@ from molleak.attack.membership import DEFAULT_STATISTIC
 from molleak.data.smiles_io import read_smiles
 from molleak.errors import InputFileError, MolleakError
 from molleak.evaluate.attribution import to_jsonable
+from molleak.evaluate.grid import holm_over_cells, lead_verdicts
 from molleak.evaluate.membership import membership_audit
 from molleak.models.victim import Victim
+from molleak.plans.canary import CANARY_PROTOCOL, canary_extraction, draw_canary_sets, full_ranks  # noqa: F401
 from molleak.plans.runner import CELL_KINDS, Cell, Executor, run_plan
 from molleak.pretrain.trainer import PretrainConfig, recipe_version
-from molleak.ranking import rank_order
 from molleak.runs import write_json_atomic
-from molleak.victims.controls import build_reference_victim, build_untrained, plant_canaries, train_victim
+from molleak.victims.controls import (
+    build_reference_victim,
+    build_untrained,
+    plant_canaries,
+    train_victim,
+    write_training_list,
+)
 
 log = logging.getLogger(__name__)
+
+#: the tests whose p-values are Holm-adjusted across a grid's cells, each a path into a cell's result
+CANARY_FAMILIES = {
+    "canaries, victim-only": ("canaries", "rows", "victim"),
+    "canaries, reference contrast": ("canaries", "rows", "victim-minus-reference"),
+    "private members, victim-only": ("private_members", "rows", "victim"),
+    "private members, reference contrast": ("private_members", "rows", "victim-minus-reference"),
+    "extraction, victim-only": ("extraction", "victim_only"),
+    "extraction, reference contrast": ("extraction", "canary_vs_decoy"),
+}
+SWEEP_FAMILIES = {"victim-only": ("membership", "rows", "victim"),
+                  "reference contrast": ("membership", "rows", "victim-minus-reference")}
+#: membership cells record one-sided p-values from this protocol on (older cells are recomputed)
+MEMBERSHIP_PROTOCOL = 2
 
 
 def _read(path: Path, what: str) -> list[str]:
@@ -77,11 +104,15 @@ def run_leakage(
     n_boot: int = 1000,
     seed: int = 0,
     statistic: str = DEFAULT_STATISTIC,
+    power: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Membership audit of a victim against its reference victim and untrained encoder.
 
     Builds the reference victim from `data_dir/reference.smi` unless `reference_path` is given,
-    and the untrained encoder, under `out_dir/models/`.
+    and the untrained encoder, under `out_dir/models/`. The verdict leads with the victim-only test
+    (private members vs holdout non-members), the reference contrast second; `power` (the measured
+    power of this test for the victim's recipe, `molleak.evaluate.verdicts.power_sentence`) is what a
+    non-detection is said to be worth.
     """
     data, out = Path(data_dir), Path(out_dir)
     victim_path = Path(victim_path)
@@ -97,10 +128,13 @@ def run_leakage(
     params = {"victim": str(victim_path), "references": {"reference": str(reference_path),
                                                          "untrained": str(untrained_path)},
               "members": members, "nonmembers": nonmembers, "n_neighbours": n_neighbours, "n_boot": n_boot,
-              "seed": seed, "statistic": statistic}
+              "seed": seed, "statistic": statistic, "protocol": MEMBERSHIP_PROTOCOL}
     cell = Cell("membership", "membership", params, (str(victim_path), str(reference_path), str(untrained_path)))
+    membership = _run_cells(out, [cell], "membership audit")["membership"]
+    lead_verdicts(membership, f"whole-molecule membership, {membership['n_members']} private members vs "
+                              f"{membership['n_nonmembers']} holdout non-members ({statistic})", power=power)
     result = {"victim": str(victim_path), "reference": str(reference_path), "untrained": str(untrained_path),
-              "membership": _run_cells(out, [cell], "membership audit")["membership"]}
+              "membership": membership}
     write_json_atomic(out / "leakage.json", result)
     return result
 
@@ -128,16 +162,21 @@ def run_canary(
 ) -> dict[str, Any]:
     """Canary positive control over a grid of repetition counts and epochs.
 
-    Canaries, their matched non-members and the reference victim's decoys are disjoint draws
-    from `holdout.smi` (MOSES molecules no victim of the tier saw); the private part is the first
-    `n_private` molecules of `private.smi`, the reference's part the first of `reference.smi`.
-    Also reports ordinary private members (seen once per epoch) vs the same non-members.
+    Canaries, their unplanted non-members and the molecules planted in the reference victim are
+    disjoint draws from `holdout.smi` (MOSES molecules no victim of the tier saw;
+    `molleak.plans.canary.draw_canary_sets`); the victim trains on the first `n_private` molecules
+    of `private.smi` plus the canaries x r, the reference victim on the first `n_private` of
+    `reference.smi` plus its own molecules x r, so it never sees a canary or a non-member. Also
+    reports ordinary private members (seen once per epoch) vs the same non-members.
+
+    Per cell, the lead test is victim-only (the victim's canaries vs the non-members); the reference
+    contrast comes second. Each test's p is Holm-adjusted across the grid's cells (`holm`, per family).
 
     With `pool` (a candidate pool file, `molleak candidates`), the three sets are drawn from the
     pool's molecules instead (none of them in any set of the tier), so the extraction attack can
     produce them exactly: each cell then also runs the attack (`attack`, on the tier's aux set)
     through the victim and through the reference victim and reports canary recovery
-    (`canary_extraction`).
+    (`canary_extraction`, with the non-members as the unplanted decoys).
     """
     data, out = Path(data_dir), Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -157,12 +196,7 @@ def run_canary(
                 taken.update(_read(data / f"{name}.smi", f"{name} set"))
         source = [s for s in unique_smiles(records) if s not in taken]
         what = f"candidate pool {pool} (molecules in no set of the tier)"
-    if len(source) < 3 * n_canaries:
-        raise MolleakError(f"{what} has {len(source)} molecules; {3 * n_canaries} needed for "
-                           f"{n_canaries} canaries, non-members and decoys")
-    drawn = [source[i] for i in rng.permutation(len(source))[: 3 * n_canaries]]
-    canaries, nonmembers, decoys = (drawn[:n_canaries], drawn[n_canaries : 2 * n_canaries],
-                                    drawn[2 * n_canaries :])
+    sets = draw_canary_sets(source, n_canaries, rng, what)
     enc = encoder_config or {"num_layers": 2, "emb_dim": 32}
     cells: list[Any] = []
     grid = []
@@ -172,8 +206,8 @@ def run_canary(
                                     encoder_config=enc)
             name = f"r{r}_e{ep}"
             params = {"config": asdict(config), "recipe_version": recipe_version(config.strategy),
-                      "private": private, "reference": reference, "repeats": r, "canaries": canaries,
-                      "nonmembers": nonmembers, "decoys": decoys, "models": str(out / "models"), "name": name,
+                      "protocol": CANARY_PROTOCOL, "private": private, "reference": reference, "repeats": r,
+                      **sets, "models": str(out / "models"), "name": name,
                       "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic, "seed": seed}
             if pool is not None:
                 params.update(pool=str(pool), aux_file=str(data / "aux.smi"), attack=attack,
@@ -182,79 +216,16 @@ def run_canary(
             grid.append((r, ep, name))
     done = _run_cells(out, cells, "canary control", executor)
     cells = [{"repeats": r, "epochs": ep, **done[name]} for r, ep, name in grid]
-    result = {"experiment": "canary", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "n_private": len(private),
-              "n_canaries": n_canaries, "seed": seed, "canary_source": "holdout" if pool is None else str(pool),
-              "cells": cells}
+    holm = holm_over_cells(cells, CANARY_FAMILIES)
+    for c in cells:
+        for group, what in (("canaries", "canaries"), ("private_members", "ordinary private members")):
+            audit = c[group]
+            lead_verdicts(audit, f"{what} (r={c['repeats']}, {c['epochs']} epochs), {audit['n_members']} vs "
+                                 f"{audit['n_nonmembers']} unplanted non-members ({statistic})")
+    result = {"experiment": "canary", "protocol": CANARY_PROTOCOL, "statistic": statistic, "strategy": strategy,
+              "encoder_config": enc, "n_private": len(private), "n_canaries": n_canaries, "seed": seed,
+              "canary_source": "holdout" if pool is None else str(pool), "holm": holm, "cells": cells}
     write_json_atomic(out / "canary.json", result)
-    return result
-
-
-def full_ranks(scores: np.ndarray, seed: int) -> np.ndarray:
-    """1-based rank of every molecule, best first; molecules the method did not score (NaN) share the
-    last places in a seeded random order. (`rank_order` ranks finite scores only: mapping NaN to -inf
-    left those molecules without a rank.)"""
-    scores = np.asarray(scores, dtype=np.float64)
-    finite = np.isfinite(scores)
-    order = rank_order(scores, seed)
-    rest = np.flatnonzero(~finite)
-    rest = rest[np.random.default_rng([seed, 1]).permutation(len(rest))]
-    rank = np.empty(len(scores), dtype=np.int64)
-    rank[np.concatenate([order, rest]).astype(np.int64)] = np.arange(1, len(scores) + 1)
-    return rank
-
-
-def canary_extraction(
-    victim: Victim,
-    reference: Victim,
-    records: list,
-    aux_smiles: list[str],
-    canaries: list[str],
-    decoys: list[str],
-    *,
-    attack: str = "adapter",
-    attack_options: dict[str, Any] | None = None,
-    work_dir: str | Path | None = None,
-    seed: int = 0,
-    n_boot: int = 1000,
-    k_list: tuple[int, ...] = (50, 100, 200),
-) -> dict[str, Any]:
-    """Does the extraction attack recover planted canaries? The same attack through victim and reference.
-
-    The victim was trained with the canaries planted, the reference victim with the decoys; both are
-    candidates of the same pool. Reported per model: the canaries' and decoys' ranks among the
-    pool's molecules, their mean exposure (log2 of pool size over rank; 0 = ranked last, log2(e) =
-    1.44 at chance, log2(N) = ranked first), how many sit in the top-K; and the private-only test with
-    "canary" as the victim's private hit and "decoy" as the reference's: AUC of each model's score
-    for canary vs decoy and the paired-bootstrap difference. A difference above 0 is recovery caused
-    by training on the canaries.
-    """
-    from molleak.attack.context import AttackContext
-    from molleak.attack.methods import run_method
-    from molleak.evaluate.attribution import private_only_difference
-
-    ctx = AttackContext(aux_smiles=aux_smiles, seed=seed, records=records, victim=victim, work_dir=work_dir)
-    outputs = {"victim": run_method(ctx, attack, attack_options)}
-    # the same pool, weak labels and work directory (a shadow encoder depends on the recipe only)
-    outputs["reference"] = run_method(ctx.for_victim(reference), attack, attack_options)
-    smiles = outputs["victim"].smiles
-    if outputs["reference"].smiles != smiles:
-        raise MolleakError("canary extraction: the two runs scored different molecules")
-    n = len(smiles)
-    is_canary = np.isin(smiles, canaries)
-    is_decoy = np.isin(smiles, decoys)
-    result: dict[str, Any] = {"attack": attack, "attack_options": dict(attack_options or {}), "pool_molecules": n, "n_canaries": int(is_canary.sum()),
-                              "n_decoys": int(is_decoy.sum())}
-    for role, output in outputs.items():
-        rank = full_ranks(output.scores, seed)
-        row: dict[str, Any] = {}
-        for group, mask in (("canaries", is_canary), ("decoys", is_decoy)):
-            ranks = rank[mask]
-            row[group] = {"median_rank": float(np.median(ranks)),
-                          "mean_exposure": float(np.mean(np.log2(n / ranks))),
-                          **{f"in_top{k}": int(np.sum(ranks <= k)) for k in k_list}}
-        result[role] = row
-    result["canary_vs_decoy"] = private_only_difference(outputs["victim"].scores, outputs["reference"].scores,
-                                                        is_canary, is_decoy, n_boot=n_boot, seed=seed)
     return result
 
 
@@ -308,14 +279,20 @@ def run_sweep(
 
         cells.append(Cell(name, "sweep", inputs=(str(data / "private.smi"), str(data / "reference.smi")), params={
             "config": asdict(config), "recipe_version": recipe_version(config.strategy),
+            "protocol": MEMBERSHIP_PROTOCOL,
             "private_file": str(data / "private.smi"), "reference_file": str(data / "reference.smi"), "size": size,
             "members": members, "nonmembers": nonmembers, "models": str(out / "models"),
             "name": name, "n_neighbours": n_neighbours, "n_boot": n_boot, "statistic": statistic, "seed": seed}))
         grid.append((size, ep, name))
     finished = _run_cells(out, cells, "memorisation sweep", executor)
     done = [{"size": size, "epochs": ep, **finished[name]} for size, ep, name in grid]
-    result = {"experiment": "sweep", "statistic": statistic, "strategy": strategy, "encoder_config": enc, "seed": seed,
-              "cells": done}
+    holm = holm_over_cells(done, SWEEP_FAMILIES)
+    for c in done:
+        audit = c["membership"]
+        lead_verdicts(audit, f"membership after {c['epochs']} epochs on {c['size']} molecules, {audit['n_members']} "
+                             f"private members vs {audit['n_nonmembers']} holdout non-members ({statistic})")
+    result = {"experiment": "sweep", "protocol": MEMBERSHIP_PROTOCOL, "statistic": statistic, "strategy": strategy,
+              "encoder_config": enc, "seed": seed, "holm": holm, "cells": done}
     write_json_atomic(out / "sweep.json", result)
     return result
 
@@ -338,14 +315,22 @@ def membership_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
 
 @CELL_KINDS.register("canary")
 def canary_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
-    """One (repetitions, epochs) cell: a victim with the canaries planted, a reference victim with the
-    decoys planted as often, membership of canaries (and of ordinary members) vs non-members, and
-    with a pool the extraction attack through both."""
+    """One (repetitions, epochs) cell: a victim with the canaries planted, a reference victim with its
+    own molecules planted as often (never a canary or a non-member), membership of canaries (and of
+    ordinary members) vs the unplanted non-members, and with a pool the extraction attack through both.
+
+    Each model's training list is written beside its checkpoint (`<name>_victim.train.smi`, one line
+    per training example, repeats included) and named in its provenance (`train_file`), which also
+    records its sha256: what each model saw can be checked from the checkpoint alone."""
     config, r, name, models = PretrainConfig(**params["config"]), params["repeats"], params["name"], Path(params["models"])
-    vpath = train_victim(plant_canaries(params["private"], params["canaries"], r), config,
-                         models / f"{name}_victim.pt", train_name=f"private+canaries x{r}")
-    rpath = train_victim(plant_canaries(params["reference"], params["decoys"], r), config,
-                         models / f"{name}_reference.pt", train_name=f"reference+decoys x{r}")
+    scored = params["canaries"] + params["nonmembers"]
+    lists = {"victim": plant_canaries(params["private"], params["canaries"], r, unseen=params["nonmembers"]),
+             "reference": plant_canaries(params["reference"], params["reference_canaries"], r, unseen=scored)}
+    paths = {}
+    for role, smiles in lists.items():
+        train_file = write_training_list(smiles, models / f"{name}_{role}.train.smi")
+        paths[role] = train_victim(smiles, config, models / f"{name}_{role}.pt", train_name=str(train_file))
+    vpath, rpath = paths["victim"], paths["reference"]
     victim = Victim.from_checkpoint(vpath)
     refs = {"reference": Victim.from_checkpoint(rpath)}
     kw = _membership_kwargs(params)
@@ -360,7 +345,7 @@ def canary_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
         # the attack's work directory (a shadow encoder) is shared by cells of one recipe: r is data
         result["extraction"] = canary_extraction(
             victim, refs["reference"], read_pool(params["pool"]), _read(Path(params["aux_file"]), "aux set"),
-            params["canaries"], params["decoys"], attack=params["attack"], attack_options=params["attack_options"],
+            params["canaries"], params["nonmembers"], attack=params["attack"], attack_options=params["attack_options"],
             work_dir=models / f"attack_e{config.epochs}", seed=params["seed"], n_boot=params["n_boot"])
     return to_jsonable(result)
 

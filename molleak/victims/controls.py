@@ -6,18 +6,21 @@
 - `build_regression_reference`: for the fine-tuned regression victim, its fine-tune applied to its
   base strategy's reference victim;
 - `build_untrained`: the victim's encoder at its seeded random initialisation;
-- `plant_canaries`: the positive control's training list.
+- `plant_canaries`: the positive control's training list (refusing one that holds a molecule the
+  control's tests score as unseen);
+- `write_training_list`: a training list as the file a checkpoint's provenance names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from molleak.errors import MolleakError
 from molleak.pretrain.trainer import PretrainConfig
 from molleak.rundir import Role
-from molleak.runs import sha256_lines
+from molleak.runs import sha256_lines, write_atomic
 from molleak.victims.build import ensure_victim, recipe_of
 
 
@@ -78,11 +81,28 @@ def build_untrained(victim_path_or_config: str | Path | PretrainConfig, out: str
     return ensure_victim(Role.UNTRAINED, config, None, None, out).path
 
 
-def plant_canaries(private: list[str], canaries: list[str], repeats: int) -> list[str]:
-    """The training list: the private molecules plus each canary `repeats` times."""
+def plant_canaries(private: list[str], canaries: list[str], repeats: int, *, unseen: Sequence[str] = ()) -> list[str]:
+    """The training list: the private molecules plus each canary `repeats` times.
+
+    `unseen`: molecules the control scores as never trained on (non-members, decoys); a training
+    list holding one of them is refused (a reference victim trained on the decoys would rank them up
+    and inflate every victim-minus-reference contrast).
+    """
     if repeats < 1:
         raise MolleakError(f"canary repetition must be at least 1, got {repeats}")
     overlap = set(private) & set(canaries)
     if overlap:
         raise MolleakError(f"{len(overlap)} canaries are already in the private set")
+    seen = (set(private) | set(canaries)) & set(unseen)
+    if seen:
+        raise MolleakError(f"{len(seen)} molecules the control scores as unseen (non-members or decoys) are in "
+                           f"the training list, e.g. {sorted(seen)[0]}")
     return list(private) + list(canaries) * repeats
+
+
+def write_training_list(smiles: Sequence[str], path: str | Path) -> Path:
+    """Write a training list (one line per training example, repeats included) for a checkpoint's
+    provenance to name: its lines hash to the provenance's `train_sha256`."""
+    path = Path(path)
+    write_atomic(path, "".join(f"{s}\n" for s in smiles))
+    return path

@@ -6,11 +6,13 @@ is skipped, a half-built one resumes from the trainer's resume file. The regress
 (`regression.pt`) is the `regression_base` victim fine-tuned on B3DB's logBB set; its
 fine-tuning SMILES are written beside it (`regression.finetune.smi`) and its provenance says
 its training set for evaluation is the pre-training set plus that file. `zoo.json` lists what
-was built.
+was built. `remove_finetuning_set` takes those fine-tuning molecules out of a tier's attacker files
+(a bench that prepares its own tier does), so the regression victim's attacker never holds them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,7 +27,7 @@ from molleak.pretrain.base import load_strategies
 from molleak.pretrain.regression import B3DB_REGRESSION, load_b3db_logbb
 from molleak.pretrain.trainer import PretrainConfig
 from molleak.rundir import Role
-from molleak.runs import sha256_lines, write_json_atomic
+from molleak.runs import sha256_file, sha256_lines, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,47 @@ def evaluation_training_set(victim_path: str | Path, search_dirs: tuple[str | Pa
                                f"trained on (sha256 differs)")
         union.update(dict.fromkeys(smiles))
     return list(union)
+
+
+#: the attacker's files of a tier that may hold the regression victim's fine-tuning molecules
+#: (aux_external.smi draws on B3DB, whose classification set holds most of the logBB set)
+ATTACKER_FILES_WITH_FINETUNING = ("aux_external.smi",)
+
+
+def remove_finetuning_set(data_dir: str | Path, files: tuple[str, ...] = ATTACKER_FILES_WITH_FINETUNING) -> dict[str, int]:
+    """Remove the regression victim's fine-tuning molecules (B3DB logBB) from a tier's attacker files.
+
+    On a tier prepared by `molleak data prepare`, `aux_external.smi` holds 995 of the 1,058 logBB
+    molecules the zoo's regression victim is fine-tuned on: an attacker given them would be handed
+    the victim's training set (`molleak.victims.overlap` refuses that). A bench that prepares its own
+    tier calls this once: the molecules are removed by canonical SMILES and `manifest.json` records
+    the file's new count and sha256 and what was removed (`removed_finetuning_molecules`). Files
+    without them are left untouched, so a second call changes nothing. Returns name -> removed.
+    """
+    data = Path(data_dir)
+    ft = set(load_b3db_logbb()[0])
+    manifest_path = data / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    removed: dict[str, int] = {}
+    for name in files:
+        path = data / name
+        if not path.is_file():
+            continue
+        smiles = read_smiles(path, what=f"attacker set {name}", canonicalize=False).smiles
+        keep = [s for s in smiles if s not in ft]
+        removed[name] = len(smiles) - len(keep)
+        if not removed[name]:
+            continue
+        write_smiles(path, keep)
+        log.info("%s: removed %d molecules of the regression victim's fine-tuning set", path, removed[name])
+        if manifest:
+            manifest.setdefault("files", {})[name] = {"count": len(keep), "sha256": sha256_file(path)}
+            done = manifest.setdefault("removed_finetuning_molecules", {})
+            done[name] = done.get(name, 0) + removed[name]
+            manifest["removed_finetuning_molecules_why"] = (
+                f"the zoo's regression victim is fine-tuned on these molecules (qc-b3db {B3DB_REGRESSION})")
+            write_json_atomic(manifest_path, manifest)
+    return removed
 
 
 def build_zoo(data_dir: str | Path, out_dir: str | Path, strategies: list[str] | None = None,

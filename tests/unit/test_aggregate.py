@@ -1,4 +1,7 @@
-"""molleak.plans.bench.aggregate on hand-made cell results: means and bootstrap intervals recomputed by hand."""
+"""molleak.plans.bench.aggregate on hand-made cell results: means, ranges and bootstrap intervals recomputed by hand.
+
+The rule under test: an interval over seeds only from 5 seeds on; below, the range [min, max] labelled with n.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import numpy as np
 import pytest
 
 from molleak.errors import MolleakError
-from molleak.plans.bench.aggregate import aggregate, bootstrap_ci, fmt, summarize
+from molleak.plans.bench.aggregate import MIN_SEEDS_FOR_INTERVAL, aggregate, bootstrap_ci, fmt, summarize
 
 
 def _hand_quantile(sorted_values: list[float], q: float) -> float:
@@ -46,8 +49,25 @@ def test_summarize_drops_missing_values():
     s = summarize([0.5, None, float("nan"), 1.0], n_boot=20, seed=3)
     assert s["n"] == 2 and s["missing"] == 2
     assert s["mean"] == pytest.approx(0.75)
-    assert s["ci95"] == pytest.approx(list(_hand_bootstrap([0.5, 1.0], 20, 3)))
+    assert s["range"] == [0.5, 1.0]
+    assert s["ci95"] is None  # two seeds: no interval, their range instead
     assert summarize([None])["mean"] is None and fmt(summarize([None])) == "n/a"
+
+
+def test_intervals_over_seeds_only_from_five_seeds():
+    assert MIN_SEEDS_FOR_INTERVAL == 5
+    two = summarize([0.78, 0.84], n_boot=50, seed=0)
+    assert two["ci95"] is None and fmt(two) == "0.81 (range 0.78-0.84, n=2)"
+    assert "[" not in fmt(two)  # the old table printed the bootstrap over 2 seeds (their min and max) as "95%"
+    four = summarize([0.1, 0.2, 0.3, 0.4], n_boot=50, seed=0)
+    assert four["ci95"] is None and fmt(four) == "0.25 (range 0.10-0.40, n=4)"
+    assert fmt(summarize([0.5])) == "0.50 (n=1)"
+    assert fmt(summarize([-0.2, 0.1])) == "-0.05 (range -0.20 to 0.10, n=2)"
+    values = [0.2, 0.5, 0.8, 0.4, 0.6]
+    five = summarize(values, n_boot=30, seed=4)
+    assert five["ci95"] == pytest.approx(list(_hand_bootstrap(values, 30, 4)))
+    lo, hi = five["ci95"]
+    assert fmt(five) == f"0.50 [{lo:.2f}, {hi:.2f}] (n=5)"
 
 
 def _write_cell(bench, cid, results=None, skipped=None):
@@ -84,8 +104,8 @@ def test_aggregate_hand_made_cells(tmp_path):
     row = out["tables"]["table1"]["rows"][0]["columns"]
     m = row["attack"]["metrics"]["precision_substructure@100"]
     assert m["n"] == 3 and m["mean"] == pytest.approx(2.0 / 3.0)
-    assert m["ci95"] == pytest.approx(list(_hand_bootstrap(p100, 9, 5)))
-    assert row["attack"]["metrics"]["base_rate_substructure"]["ci95"] == pytest.approx([0.4, 0.4])
+    assert m["ci95"] is None and m["range"] == [0.5, 0.9]  # 3 seeds: a range, no interval
+    assert row["attack"]["metrics"]["base_rate_substructure"]["range"] == pytest.approx([0.4, 0.4])
     f = row["attack"]["metrics"]["fcd_random@200"]
     assert f["n"] == 2 and f["missing"] == 1 and f["mean"] == pytest.approx(12.0)
     r = row["reference"]
@@ -97,8 +117,9 @@ def test_aggregate_hand_made_cells(tmp_path):
     assert saved["tables"]["table1"]["rows"][0]["columns"]["attack"]["metrics"]["precision_substructure@100"][
         "mean"] == pytest.approx(2.0 / 3.0)
     md = (bench / "table.md").read_text()
-    lo, hi = _hand_bootstrap(p100, 9, 5)
-    assert f"0.67 [{lo:.2f}, {hi:.2f}]" in md
+    assert "0.67 (range 0.50-0.90, n=3)" in md
+    assert "0.50 (range 0.30-0.70, n=2)" in md  # the reference column: two seeds done, one skipped
+    assert "95% percentile-bootstrap interval over seeds" in md and "from 5 seeds on" in md
     assert "| v | 1 | ours | 3/3 |" in md
     assert "pending" in md and "no reference set" in md
 

@@ -76,8 +76,10 @@ def test_score_that_knows_p_is_detected():
     diff = private_only_difference(knows_p, reference, hits_p, hits_r, n_boot=300)
     assert diff["significant"] is True
     assert diff["difference"].lo > 0.3
-    assert diff["p_value"] < 0.01
+    assert diff["p_value"] == pytest.approx(1 / 301)  # no replicate at or below 0: (1 + 0) / (1 + n_boot)
     assert diff["reference"].covers(0.5)
+    verdict = attribution_report(knows_p, reference, hits_p, hits_r, ks=(50,), n_boot=300)["verdict"]
+    assert "; detected (one-sided p=0.00332)" in verdict and "difference +" in verdict
 
 
 def test_score_that_knows_the_distribution_is_not_detected():
@@ -91,7 +93,9 @@ def test_score_that_knows_the_distribution_is_not_detected():
     assert diff["victim"].covers(0.5)
     assert diff["significant"] is False
     report = attribution_report(victim, reference, hits_p, hits_r, ks=(50,), n_boot=100)
-    assert report["verdict"].startswith("no private-specific leakage")
+    assert report["verdict"].startswith("private-only test, ")
+    assert "; not detected (one-sided p=" in report["verdict"]
+    assert report["verdict"].endswith("power not measured for this recipe: a non-detection says little.")
     # the victim ranks P' hits as well as P hits: the control the paper lacked
     assert abs(report["victim"]["private"]["auc"].value - report["victim"]["reference"]["auc"].value) < 0.05
     to_jsonable(report)  # JSON-ready
@@ -123,11 +127,11 @@ def test_tpr_at_fpr_exact_thresholds():
 def test_membership_metrics_separated_and_null():
     rng = np.random.default_rng(0)
     sep = membership_metrics(rng.normal(3, 1, 300), rng.normal(0, 1, 1000), n_boot=200)
-    assert sep["auc"].lo > 0.9
+    assert sep["auc"].lo > 0.9 and sep["p_value"] < 1e-50
     assert sep["tpr_at_fpr"][0.01].value > 0.3
     null_rng = np.random.default_rng(2)
     null = membership_metrics(null_rng.normal(0, 1, 300), null_rng.normal(0, 1, 1000), n_boot=200)
-    assert abs(null["auc"].value - 0.5) < 0.05 and null["auc"].covers(0.5)
+    assert abs(null["auc"].value - 0.5) < 0.05 and null["auc"].covers(0.5) and null["p_value"] > 0.05
     assert null["tpr_at_fpr"][0.01].value < 0.06
     with pytest.raises(MolleakError):
         membership_metrics([np.nan], [0.0])

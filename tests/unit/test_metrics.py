@@ -1,11 +1,19 @@
-"""Metrics on hand-computed cases: precision@K, Wilson intervals, AUC, TPR at fixed FPR, FCD."""
+"""Metrics on hand-computed cases: precision@K, Wilson intervals, AUC, TPR at fixed FPR, FCD, the Mann-Whitney
+p of an AUC and Holm's adjustment (a worked example and the step-down procedure written out)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from molleak.evaluate.metrics import pool_metrics, precision_at_k, tpr_at_fpr, wilson_interval
+from molleak.evaluate.metrics import (
+    auc_p_value,
+    holm_adjust,
+    pool_metrics,
+    precision_at_k,
+    tpr_at_fpr,
+    wilson_interval,
+)
 from molleak.ranking import roc_auc
 
 
@@ -92,3 +100,72 @@ def test_fcd_is_zero_against_itself_and_canonicalises(moses_sample):
     assert fcd_score(a, b) > 1.0
     small_rings = ["c1ccccc1", "C1CCCCC1", "c1ccncc1", "C1CCNCC1"] * 5
     assert fcd_score(a, small_rings) > fcd_score(a, b)
+
+
+def test_tpr_at_fpr_is_the_best_roc_curve_point_within_the_fpr():
+    """The closed form against scikit-learn's ROC curve (every distinct score a threshold), ties included."""
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(2, 200))
+        labels = rng.random(n) < 0.4
+        if labels.all() or not labels.any():
+            continue
+        scores = (rng.integers(0, 6, n).astype(float) if trial % 2 else rng.normal(size=n) + labels)
+        fprs, tprs, _ = roc_curve(labels, scores, drop_intermediate=False)
+        for level in (0.0, 0.001, 0.01, 0.1, 0.5, 1.0):
+            assert tpr_at_fpr(labels, scores, level) == pytest.approx(tprs[fprs <= level + 1e-12].max(), abs=1e-12)
+
+
+def test_holm_worked_example():
+    # Holm (1979) as usually taught (e.g. the Wikipedia example): four hypotheses, alpha 0.05.
+    # Sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> max(0.06, 0.04) = 0.06.
+    assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # H4 and H1 are rejected at 0.05; H3 is not (0.03 > 0.05 / 2), so neither is H2, though 0.04 <= 0.05 / 1
+    assert [p <= 0.05 for p in holm_adjust([0.01, 0.04, 0.03, 0.005])] == [True, False, False, True]
+    assert holm_adjust([0.5]) == [0.5] and holm_adjust([]) == []
+    assert holm_adjust([0.4, 0.3]) == [0.6, 0.6]  # capped by monotonicity, not above 1
+    assert holm_adjust([0.9, 0.8]) == [1.0, 1.0]
+    out = holm_adjust([0.01, float("nan"), 0.02])  # an undefined test is not counted in m
+    assert out[0] == pytest.approx(0.02) and np.isnan(out[1]) and out[2] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm_adjust([0.2, 1.5])
+
+
+def _step_down(p: list[float], alpha: float) -> list[bool]:
+    """Holm's procedure as stated: reject H_(1), H_(2), ... while p_(j) <= alpha / (m - j + 1)."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    rejected = [False] * len(p)
+    for j, i in enumerate(order):
+        if p[i] > alpha / (len(p) - j):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def test_holm_adjusted_p_rejects_exactly_what_the_step_down_procedure_rejects():
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        m = int(rng.integers(1, 15))
+        p = (rng.random(m) ** rng.uniform(1, 6)).tolist()  # many small p-values as well as large ones
+        adjusted = holm_adjust(p)
+        assert all(a >= raw for a, raw in zip(adjusted, p, strict=True)) and max(adjusted) <= 1.0
+        for alpha in (0.01, 0.05, 0.1):
+            assert [a <= alpha for a in adjusted] == _step_down(p, alpha)
+
+
+def test_auc_p_value_exact_small_case_and_direction():
+    # 2 vs 2, no ties: U = 4 (every member above every non-member) has null probability 1 / C(4, 2)
+    assert auc_p_value([3.0, 4.0], [1.0, 2.0]) == pytest.approx(1 / 6)
+    assert auc_p_value([1.0, 2.0], [3.0, 4.0]) == pytest.approx(1.0)  # one-sided: lower scores are no evidence
+    assert auc_p_value([1.0, 1.0], [1.0, 1.0]) == 1.0
+    assert np.isnan(auc_p_value([np.nan], [1.0]))
+
+
+def test_auc_p_value_rejects_at_its_nominal_rate_under_the_null():
+    # 400 independent nulls (members and non-members from one distribution): rejections at 0.05 are
+    # Binomial(400, 0.05), mean 20, sd 4.4; [6, 36] is mean +- 3.2 sd (a false failure about 1 in 700)
+    rng = np.random.default_rng(11)
+    rejected = sum(auc_p_value(rng.normal(size=50), rng.normal(size=50)) <= 0.05 for _ in range(400))
+    assert 6 <= rejected <= 36

@@ -1,10 +1,13 @@
-"""Aggregate a bench directory's cells into `table.json` and `table.md`: mean and 95% bootstrap interval over seeds.
+"""Aggregate a bench directory's cells into `table.json` and `table.md`: the mean over seeds with its spread.
 
 For every row of every suite in `plan.json` and every column (`attack`, `reference`, `untrained`,
 `prior`), each metric of `METRICS` is collected from the column's cells (one per seed, from their
-`results.json`) and summarised by `summarize`: the mean, and the 2.5% and 97.5% quantiles of the
-means of `n_boot` resamples (with replacement) of the per-seed values, drawn with
-`numpy.random.default_rng(seed)`. One seed gives the interval [value, value]: the tables say n.
+`results.json`) and summarised by `summarize`: the mean, the range [min, max] and n, and, from
+`MIN_SEEDS_FOR_INTERVAL` (5) seeds on, a 95% interval: the 2.5% and 97.5% quantiles of the means
+of `n_boot` resamples (with replacement) of the per-seed values, drawn with
+`numpy.random.default_rng(seed)`. Below 5 seeds a bootstrap "interval" is only the spread of a
+handful of values (over 2 seeds it is their min and max), so none is given: the tables print the
+range labelled with n, e.g. `0.81 (range 0.78-0.84, n=2)` (`molleak.rundir.format_estimate`).
 
 `table.md` shows, per table and per K, every precision next to its base rate and its control
 columns, so no number stands alone; runtime tables (table3) show score and total seconds.
@@ -31,6 +34,8 @@ K_LIST = rundir.K_LIST
 KINDS = rundir.KINDS
 COLUMNS = ("attack", "reference", "untrained", "prior")
 COLUMN_TITLES = {"attack": "", "reference": "ref. victim", "untrained": "untrained", "prior": "prior_fp"}
+#: seeds from which an interval over seeds is given (below: the range [min, max] labelled with n)
+MIN_SEEDS_FOR_INTERVAL = 5
 #: metrics summarised per column (FCD and the reference-bank precision are added per run's K below)
 METRICS = (
     *(rundir.precision_key(kind, k) for kind in KINDS for k in K_LIST),
@@ -60,14 +65,16 @@ def bootstrap_ci(values: Sequence[float], *, n_boot: int = 1000, seed: int = 0,
 
 
 def summarize(values: Sequence[float | None], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Mean, 95% bootstrap interval and n of the finite values (None/NaN are left out and counted)."""
+    """Mean, range and n of the finite values (None/NaN are left out and counted), and a 95%
+    bootstrap interval (`ci95`) only from `MIN_SEEDS_FOR_INTERVAL` values on (None below)."""
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     out: dict[str, Any] = {"n": len(finite), "missing": len(values) - len(finite), "values": finite}
     if finite:
-        lo, hi = bootstrap_ci(finite, n_boot=n_boot, seed=seed)
-        out.update(mean=float(np.mean(finite)), ci95=[lo, hi])
+        ci = (list(bootstrap_ci(finite, n_boot=n_boot, seed=seed)) if len(finite) >= MIN_SEEDS_FOR_INTERVAL
+              else None)
+        out.update(mean=float(np.mean(finite)), range=[min(finite), max(finite)], ci95=ci)
     else:
-        out.update(mean=None, ci95=None)
+        out.update(mean=None, range=None, ci95=None)
     return out
 
 
@@ -131,7 +138,8 @@ def aggregate(bench_dir: str | Path, *, n_boot: int = 1000, seed: int = 0, write
                        for c, col in row["columns"].items()}
             out_rows.append({"key": row["key"], "columns": columns})
         tables[suite] = {"rows": out_rows}
-    result = {"bench_dir": str(bench), "n_boot": n_boot, "bootstrap_seed": seed, "level": 0.95, "tables": tables}
+    result = {"bench_dir": str(bench), "n_boot": n_boot, "bootstrap_seed": seed, "level": 0.95,
+              "min_seeds_for_interval": MIN_SEEDS_FOR_INTERVAL, "tables": tables}
     if write:
         write_json_atomic(bench / "table.json", result)
         write_atomic(bench / "table.md", render_markdown(result))
@@ -139,11 +147,13 @@ def aggregate(bench_dir: str | Path, *, n_boot: int = 1000, seed: int = 0, write
 
 
 def fmt(summary: dict[str, Any] | None, digits: int = 2) -> str:
-    """`mean [lo, hi]` (or `mean` alone for one seed; `n/a` when nothing was measured)."""
+    """`mean [lo, hi] (n=N)` from 5 seeds on, `mean (range min-max, n=N)` below, `mean (n=1)` for one
+    seed; `n/a` when nothing was measured."""
     if not summary or summary.get("mean") is None:
         return "n/a"
-    # one seed's interval is [value, value]: shown without it (the tables say n)
-    return rundir.format_estimate(summary["mean"], summary["ci95"] if summary["n"] > 1 else None, digits)
+    ci = summary.get("ci95") if summary["n"] >= MIN_SEEDS_FOR_INTERVAL else None
+    spread = {"mean": summary["mean"], "ci95": ci, "range": summary.get("range") if summary["n"] > 1 else None}
+    return rundir.format_estimate(spread, digits=digits, n=summary["n"])
 
 
 def _cell_text(column: dict[str, Any] | None, metric: str, digits: int = 2) -> str:
@@ -214,8 +224,10 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Benchmark tables",
         "",
-        f"Mean over seeds with a 95% percentile-bootstrap interval ({result['n_boot']} resamples, seed "
-        f"{result['bootstrap_seed']}) when there is more than one seed. `base` = the precision a random "
+        f"Mean over seeds: with a 95% percentile-bootstrap interval over seeds ({result['n_boot']} resamples, "
+        f"seed {result['bootstrap_seed']}) from {MIN_SEEDS_FOR_INTERVAL} seeds on, with the range (min-max) "
+        "labelled with n below that (an interval from fewer seeds would only restate their spread). "
+        "`base` = the precision a random "
         "ranking of the same molecules has in expectation; `ref. victim` / `untrained` = the same method "
         "through the victim's reference victim (trained on the disjoint reference set) and its untrained "
         "encoder; `prior_fp` = the victim-free fingerprint prior ranking the same pool; `ref. bank` = "

@@ -4,7 +4,9 @@
 
 - `config.json` (the `BenchConfig` and the data seed) and `metadata.json` (`molleak.runs.start_run`);
   a rerun with a different config into the same directory is refused (its cells would be stale).
-- `data/`: the tier (`molleak.data.splits.prepare_tier`), unless `config.data` names one.
+- `data/`: the tier (`molleak.data.splits.prepare_tier`, less the regression victim's fine-tuning molecules:
+  `victims.zoo.remove_finetuning_set`), unless `config.data` names one; aux sets overlapping a victim's training
+  union are refused (`victims.overlap`).
 - `zoo/`: the victims (`molleak.victims.zoo.build_zoo`, skipped when already built).
 - `models/<victim>.reference.pt`, `models/<victim>.untrained.pt`: the control victims
   (`molleak.victims.controls`, built by `molleak.victims.build.ensure_victim`).
@@ -123,12 +125,14 @@ def prepare_data(paths: BenchPaths, config: BenchConfig) -> None:
         if not (paths.data / "private.smi").is_file():
             raise MolleakError(f"--data {paths.data} holds no private.smi (make it with `molleak data prepare`)")
         return
-    if (paths.data / "manifest.json").is_file():
-        return
-    from molleak.data.splits import prepare_tier
+    if not (paths.data / "manifest.json").is_file():
+        from molleak.data.splits import prepare_tier
 
-    log.info("bench: preparing the %s tier (seed %d) in %s", config.tier, config.data_seed, paths.data)
-    prepare_tier(config.tier, config.data_seed, paths.data)
+        log.info("bench: preparing the %s tier (seed %d) in %s", config.tier, config.data_seed, paths.data)
+        prepare_tier(config.tier, config.data_seed, paths.data)
+    from molleak.victims.zoo import remove_finetuning_set
+
+    remove_finetuning_set(paths.data)  # the regression victim's attacker never holds its fine-tuning set
 
 
 def prepare_victims(paths: BenchPaths, config: BenchConfig, needed: set[tuple[str, str]],
@@ -374,6 +378,11 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
     pending = list(cells.values())
     unavailable = prepare_victims(paths, config, {(s.victim, s.role) for s, _ in pending if s.victim is not None},
                                   executor)
+    from molleak.victims.overlap import check_attacker_pairs
+
+    # refused: an aux set holding a victim's training molecules
+    check_attacker_pairs({(paths.victim(s.victim, "victim"), paths.aux(s.aux)) for s, _ in pending if s.victim},
+                         search_dirs=(paths.data,))
     prepare_pools(paths, config, {(s.aux, s.steps) for s, _ in pending if not _assembles(s.method)},
                   {s.aux for s, _ in pending})
     status: dict[str, Any] = {}
