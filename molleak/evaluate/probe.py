@@ -253,23 +253,14 @@ def random_init_pvalue(trained: float, draws: list[float]) -> float:
     return float(student_t.sf((trained - d.mean()) / (sd * np.sqrt(1 + 1 / len(d))), df=len(d) - 1))
 
 
-def holm(pvalues: list[float], alpha: float = 0.05) -> list[bool]:
-    """Holm's step-down rejections (family-wise error <= alpha under any dependence); NaN is never rejected."""
-    order = sorted(range(len(pvalues)), key=lambda i: (np.isnan(pvalues[i]), pvalues[i]))
-    out, m = [False] * len(pvalues), len(pvalues)
-    for rank, i in enumerate(order):
-        if np.isnan(pvalues[i]) or pvalues[i] > alpha / (m - rank):
-            break
-        out[i] = True
-    return out
-
-
 def multiplicity(res: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
     """Every (victim, probe) comparison with its p-value against the random-init draws, Holm-corrected
     over all of them, and what chance alone gives the "beats every draw" count."""
     rows = [(r["victim"], c, r["trained"][c], r["random"][c]) for r in res["rows"] for c in res["columns"]]
     pvals = [random_init_pvalue(t, d) for _, _, t, d in rows]
-    keep = holm(pvals, alpha)
+    from molleak.evaluate.metrics import holm_adjust
+
+    keep = [bool(p <= alpha) for p in holm_adjust(pvals)]  # NaN (an undefined test) is never a rejection
     draws = res["random_seeds"]
     return {"comparisons": len(rows), "alpha": alpha, "random_seeds": draws,
             "chance_wins": len(rows) / (draws + 1), "wins": sum(t > max(d) for _, _, t, d in rows),
