@@ -125,9 +125,27 @@ def extraction_verdict(
     n = f"{diff['n_private_only']} P-only vs {diff['n_reference_only']} P'-only candidates"
     what = (f"private-only test, {n} (does the victim rank candidates hitting only its private set P above "
             f"those hitting only the reference set P' more than its reference victim does; paired bootstrap)")
-    value, _, _ = _triple(diff["difference"])
+    value, lo, hi = _triple(diff["difference"])
     if not math.isfinite(value):
         return f"{what}: undefined, no candidate hits exactly one of P and P', so nothing was tested."
     verdict = decision(diff.get("p_value"), p_adjusted=p_adjusted, family_size=family_size, power=power,
                        fallback_detected=bool(diff.get("significant")))
+    mde = minimum_detectable_difference(lo, hi)
+    if verdict.startswith("not detected") and math.isfinite(mde):
+        verdict += (f"; at this sample size the test detects an AUC difference of {mde:+.3f} or more with "
+                    "probability 0.95 (one-sided 5% level)")
     return f"{what}: AUC difference {_interval(diff['difference'], sign=True)}; {verdict}."
+
+
+def minimum_detectable_difference(lo: float, hi: float, alpha: float = ALPHA, power: float = 0.95) -> float:
+    """The smallest true difference a one-sided test at `alpha` detects with probability `power`.
+
+    From the 95% interval's width under a normal approximation: SE = (hi - lo) / (2 * 1.96), and
+    MDE = (z_{1-alpha} + z_{power}) * SE (3.29 SE at alpha 5% and power 95%). NaN without an interval.
+    """
+    from scipy.stats import norm
+
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return float("nan")
+    se = (hi - lo) / (2 * norm.ppf(0.975))
+    return float((norm.ppf(1 - alpha) + norm.ppf(power)) * se)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def test_extraction_verdict_states_the_difference_and_power():
             "n_reference_only": 35, "significant": False}
     text = extraction_verdict(diff)
     assert text.startswith("private-only test, 40 P-only vs 35 P'-only candidates (")
-    assert text.endswith(f"AUC difference +0.010 [-0.030, +0.050]; not detected (one-sided p=0.31); {NO_POWER}.")
+    assert text.endswith(f"AUC difference +0.010 [-0.030, +0.050]; not detected (one-sided p=0.31); {NO_POWER}; "
+                         "at this sample size the test detects an AUC difference of +0.067 or more with "
+                         "probability 0.95 (one-sided 5% level).")  # SE = 0.08 / 3.92; 3.29 SE
     json_form = {**diff, "difference": {"value": 0.2, "lo": 0.1, "hi": 0.3}, "p_value": 0.001}
     assert extraction_verdict(json_form).endswith("; detected (one-sided p=0.001).")
     undefined = {**diff, "difference": Estimate(float("nan"), float("nan"), float("nan"))}
@@ -89,3 +92,11 @@ def test_the_code_and_the_docs_state_no_absence_as_a_verdict():
                          r"|\"no leakage detected\"|no leakage detected\b", line, re.IGNORECASE):
                 found.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_minimum_detectable_difference_from_the_interval():
+    from molleak.evaluate.verdicts import minimum_detectable_difference
+
+    # SE 0.05 (interval +-1.96 SE): (1.645 + 1.645) * 0.05 = 0.1645
+    assert minimum_detectable_difference(-0.098, 0.098) == pytest.approx(0.1645, abs=1e-3)
+    assert math.isnan(minimum_detectable_difference(float("nan"), 0.1))
