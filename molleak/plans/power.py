@@ -146,13 +146,25 @@ def run_power_ladder(data_dir: str | Path, out: str | Path, plan: LadderPlan, *,
     return results
 
 
-def pool_over_seeds(cells: list[dict[str, Any]], fpr: float) -> list[dict[str, Any]]:
+#: the ladder's pre-declared attack: LiRA offline (with few shadows per molecule the OUT-only
+#: Gaussian is the better-estimated one; Carlini et al. 2022). Its cells form the Holm family.
+PRIMARY_ATTACK = "lira_offline"
+
+
+def pool_over_seeds(cells: list[dict[str, Any]], fpr: float, primary: str = PRIMARY_ATTACK) -> list[dict[str, Any]]:
     """Per (rung, strategy, statistic, attack, group): detected canaries pooled over victim seeds.
 
-    Each seed contributes its canaries above its own 1%-FPR threshold (TPR x n); the pooled TPR
-    is their sum over the canaries of all seeds, with a one-sided 95% Clopper-Pearson lower bound.
+    Each seed contributes its canaries above its own 1%-FPR threshold (the decoy score with
+    j = floor(0.01 n_decoys) decoys above it). Under the null (a canary scored like a decoy) a canary
+    exceeds that threshold with probability (j + 1) / (n_decoys + 1), not 0.01 (2/101 with 100
+    decoys), so that is the binomial null rate of the one-sided test "detected more often than
+    chance" (approximate: canaries of one seed share the threshold). Holm's correction runs across
+    every cell of the primary attack (all rungs, strategies, statistics, families and r); other
+    attacks are reported without a test. The pooled TPR has a one-sided 95% Clopper-Pearson lower bound.
     """
-    from scipy.stats import beta
+    from scipy.stats import beta, binom
+
+    from molleak.evaluate.metrics import holm_adjust
 
     key_rows: dict[tuple, list[dict]] = {}
     for c in cells:
@@ -163,11 +175,18 @@ def pool_over_seeds(cells: list[dict[str, Any]], fpr: float) -> list[dict[str, A
     for (rung, strategy, statistic, access, attack, group), rows in key_rows.items():
         n = sum(r["n_members"] for r in rows)
         k = int(round(sum(r["tpr_at_fpr"][str(fpr)]["value"] * r["n_members"] for r in rows)))
+        null = float(np.mean([(np.floor(fpr * r["n_nonmembers"]) + 1) / (r["n_nonmembers"] + 1) for r in rows]))
         lower = 0.0 if k == 0 else float(beta.ppf(0.05, k, n - k + 1))
         out.append({"rung": rung, "strategy": strategy, "statistic": statistic, "access": access, "attack": attack,
                     "group": group, "seeds": len(rows), "detected": k, "n": n, "tpr": k / n if n else float("nan"),
-                    "tpr_lower": lower, "auc_per_seed": [r["auc"]["value"] for r in rows],
-                    "above_fpr": lower > fpr})
+                    "tpr_lower": lower, "null_rate": null,
+                    "p": float(binom.sf(k - 1, n, null)) if n else float("nan"),
+                    "auc_per_seed": [r["auc"]["value"] for r in rows]})
+    family = [row for row in out if row["attack"] == primary and " r=" in row["group"]]
+    for row, p in zip(family, holm_adjust([row["p"] for row in family]), strict=True):
+        row["p_holm"] = p
+    for row in out:
+        row["above_fpr"] = bool(row.get("p_holm", 1.0) < 0.05)
     return out
 
 
@@ -184,12 +203,15 @@ def detection_start(pooled: list[dict[str, Any]], rung: str, strategy: str, stat
     return min(hits) if hits else None
 
 
-def format_ladder(results: dict[str, Any], attack: str = "lira_online") -> list[str]:
+def format_ladder(results: dict[str, Any], attack: str = PRIMARY_ATTACK) -> list[str]:
     """Detection at 1% FPR against r, per rung, strategy and family: white box beside black box."""
     pooled = results["pooled"]
     stats = sorted({(r["access"], r["statistic"]) for r in pooled}, key=lambda a: (a[0] != "white box", a[1]))
+    tested = any(r["attack"] == attack and "p_holm" in r for r in pooled)
     lines = [f"TPR at 1% FPR of canaries seen r times, {attack}, pooled over victim seeds "
-             "[one-sided 95% lower bound]; * = lower bound above 1%"]
+             "[one-sided 95% lower bound]; "
+             + ("* = detected more often than chance after Holm across the ladder" if tested
+                else "not the ladder's pre-declared attack: no test")]
     head = f"{'rung':8s} {'strategy':9s} {'family':9s} {'r':>3s}  " + "  ".join(
         f"{('WB ' if a == 'white box' else 'BB ') + s:22s}" for a, s in stats)
     lines.append(head)

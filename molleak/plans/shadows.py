@@ -407,7 +407,7 @@ def format_rows(result: dict[str, Any], groups: bool = False) -> list[str]:
 
 
 def power_from_ladder(path: str | Path, strategy: str, r: int = 1, statistic: str = "loss",
-                      attack: str = "lira_online") -> dict[str, Any]:
+                      attack: str = "lira_offline") -> dict[str, Any]:
     """The power of this attack for `strategy` from a `molleak power` results file (`power_sentence`'s form).
 
     Quotes the most trained rung's pooled detection rate at r, names the rung's recipe (it may be
@@ -437,7 +437,7 @@ def power_from_ladder(path: str | Path, strategy: str, r: int = 1, statistic: st
     return {"r": r, "tpr_at_1pct_fpr": k / n, "n": n,
             "source": f"power ladder rung '{rung}' ({recipe.get('n_private', '?')} molecules, "
                       f"{recipe.get('epochs', '?')} epochs), {len(rows[0]['auc_per_seed'])} victim seeds, "
-                      f"{k}/{n} canaries; detected with a 95% lower bound above 1% for {starts}"}
+                      f"{k}/{n} canaries; detected more often than chance (Holm across the ladder) for {starts}"}
 
 
 def shadow_summary(result: dict[str, Any], strategy: str, power_ladder: str | Path | None) -> dict[str, Any]:
