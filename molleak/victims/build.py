@@ -99,14 +99,17 @@ def ensure_victim(
     if role is Role.UNTRAINED:
         import torch
 
-        from molleak.models.base import build_encoder
         from molleak.models.checkpoint import save_checkpoint
 
         prov = _untrained_provenance(recipe)
         if old is not None and {k: old.get(k) for k in prov} == prov:
             return Built(out, True, old)
-        torch.manual_seed(recipe.seed)  # the trainer seeds the same way before building the encoder
-        encoder = build_encoder(recipe.encoder, recipe.encoder_config)
+        from molleak.pretrain.trainer import build_strategy
+
+        torch.manual_seed(recipe.seed)  # the trainer seeds the same way before building the strategy
+        # the strategy decides the encoder (GROVER and chemprop bring their own); it is built
+        # first, so these are the trained victim's initial weights
+        encoder = build_strategy(recipe).encoder
         out.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(out, encoder, {**prov, **(extra_provenance or {})})
         return Built(out, False, prov)

@@ -36,6 +36,9 @@ REGRESSION = "regression"
 ZOO_STRATEGIES = ("attrmask", "contextpred", "edgepred", "infograph", "graphcl", "simgrace", "graphmae",
                   "molebert", "grover")
 ZOO_VICTIMS = (*ZOO_STRATEGIES, REGRESSION)
+#: strategies of an optional extra, outside the zoo: the chemprop D-MPNN (`pip install molleak[chemprop]`), audited
+#: by `molleak audit --config molleak/configs/chemprop.toml`
+OPTIONAL_STRATEGIES = {"chemprop": "chemprop"}
 
 #: default epochs per strategy, chosen so the `standard` tier (50k molecules) zoo fits 90 minutes on
 #: 2 CPU cores; measured seconds per epoch and the arithmetic are in BENCHMARKS.md
