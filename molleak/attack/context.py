@@ -18,7 +18,7 @@ from molleak.errors import MolleakError
 
 if TYPE_CHECKING:  # pragma: no cover
     from molleak.candidates.pool import CandidateRecord
-    from molleak.models.victim import Victim
+    from molleak.models.victim import QueryVictim
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,15 @@ class AttackContext:
         steps: assembly steps for enumeration.
         templates: template indices to enumerate (None: all).
         victim: a loaded victim, or
-        victim_path: a checkpoint to load it from on first use (with `budget`).
+        victim_path: a victim spec to open on first use (with `budget`): a checkpoint path,
+            `http://host:port` (a served victim) or `module:callable` (`molleak.victims.open`).
         work_dir: where scores may keep artefacts (shadow encoder, docking cache).
         workers: worker processes for enumeration and labelling.
     """
 
     def __init__(self, *, aux_smiles: list[str], seed: int, records: list[CandidateRecord] | None = None,
                  pool_path: str | Path | None = None, vocab: Any = None, steps: int = 1,
-                 templates: list[int] | None = None, victim: Victim | None = None, victim_path: str | None = None,
+                 templates: list[int] | None = None, victim: QueryVictim | None = None, victim_path: str | None = None,
                  budget: int | None = None, work_dir: str | Path | None = None, workers: int | None = None):
         self.aux_smiles = list(aux_smiles)
         self.seed = int(seed)
@@ -59,7 +60,7 @@ class AttackContext:
         self._step_table: StepTable | None = None
         self._step_emb: dict[int, np.ndarray] = {}
 
-    def for_victim(self, victim: Victim) -> AttackContext:
+    def for_victim(self, victim: QueryVictim) -> AttackContext:
         """A context for another victim over the same pool and aux set, sharing what is already built
         and does not depend on the victim (records, unique molecules, weak labels, step table)."""
         other = AttackContext(aux_smiles=self.aux_smiles, seed=self.seed, records=self._records,
@@ -125,14 +126,14 @@ class AttackContext:
         return self._aux_labels
 
     @property
-    def victim(self) -> Victim:
-        """The victim (loaded on first use, with the run's query budget)."""
+    def victim(self) -> QueryVictim:
+        """The victim (opened on first use, with the run's query budget)."""
         if self._victim is None:
             if self.victim_path is None:
                 raise MolleakError("this method needs a victim: pass --victim")
-            from molleak.models.victim import Victim
+            from molleak.victims.open import open_victim
 
-            self._victim = Victim.from_checkpoint(self.victim_path, budget=self.budget)
+            self._victim = open_victim(self.victim_path, budget=self.budget)
         return self._victim
 
     @property
@@ -146,7 +147,7 @@ class AttackContext:
             self._step_table = StepTable.build(self.records)
         return self._step_table
 
-    def step_embeddings(self, victim: Victim | None = None) -> np.ndarray:
+    def step_embeddings(self, victim: QueryVictim | None = None) -> np.ndarray:
         """Embeddings of `step_table.smiles` through `victim` (default: the victim), computed once."""
         victim = self.victim if victim is None else victim
         if id(victim) not in self._step_emb:

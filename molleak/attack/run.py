@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from molleak import rundir
 from molleak.attack.context import AttackContext
@@ -59,7 +59,7 @@ from molleak.runs import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from molleak.models.victim import Victim
+    from molleak.models.victim import QueryVictim
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class ExtractConfig(BaseModel):
 
     out: str
     aux: str
-    victim: str | None = None
+    victim: str | None = None  # a spec: checkpoint, http://host:port or module:callable (molleak.victims.open)
     role: rundir.Role | None = None  # None: victim if the method queries one, else prior
     vocab: str | None = None
     pool: str | None = None
@@ -85,6 +85,19 @@ class ExtractConfig(BaseModel):
     seed: int | None = Field(None, ge=0)
     workers: int | None = Field(None, ge=1)
     force: bool = False  # discard a run made from other inputs in `out`
+
+    @field_validator("victim")
+    @classmethod
+    def _victim_spec(cls, spec: str | None) -> str | None:
+        """A served victim's URL carries no key (config.json records it): checked here, opened later."""
+        if spec is None:
+            return None
+        from molleak.victims.open import check_spec
+
+        try:
+            return check_spec(spec)
+        except MolleakError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def extract_config(**kwargs: Any) -> ExtractConfig:
@@ -102,20 +115,14 @@ def _vocab_sha(vocab_dir: Path) -> str:
     return sha256_lines([sha256_file(vocab_dir / TEMPLATES_FILE), sha256_file(vocab_dir / MOTIFS_FILE)])
 
 
-def victim_ref(path: str | Path) -> rundir.VictimRef:
-    """Who the victim is: its checkpoint's sha256 and what its provenance says."""
-    from molleak.models.checkpoint import read_checkpoint_file
+def victim_ref(spec: str | Path) -> rundir.VictimRef:
+    """Who the victim is (a checkpoint, a served victim or a plug-in): `molleak.victims.open.victim_ref`."""
+    from molleak.victims.open import victim_ref as ref
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"victim checkpoint not found: {path}")
-    prov = read_checkpoint_file(path).get("provenance", {}) or {}
-    return rundir.VictimRef(path=str(path), sha256=sha256_file(path), name=prov.get("name"),
-                            strategy=prov.get("strategy"), recipe_version=prov.get("recipe_version"),
-                            train_sha256=prov.get("train_sha256"))
+    return ref(spec)
 
 
-def _resolve(config: ExtractConfig, seed: int, uses_victim: bool, victim: Victim | None,
+def _resolve(config: ExtractConfig, seed: int, uses_victim: bool, victim: QueryVictim | None,
              aux_sha: str, budget_is_input: bool = True) -> tuple[dict[str, Any], rundir.RunConfig]:
     """The run's resolved inputs (what the reuse hash covers) and its `config.json` record."""
     role = config.role or (rundir.Role.VICTIM if uses_victim else rundir.Role.PRIOR)
@@ -124,7 +131,7 @@ def _resolve(config: ExtractConfig, seed: int, uses_victim: bool, victim: Victim
         if config.victim is not None:
             ref = victim_ref(config.victim)
         elif victim is not None:  # an in-memory victim: identified by its weights
-            ref = rundir.VictimRef(path=f"<in-memory {victim.name}>", sha256=victim.weights_sha256(),
+            ref = rundir.VictimRef(path=f"<in-memory {victim.name}>", sha256=victim.identity_sha256(),
                                    name=victim.name, strategy=victim.provenance.get("strategy"),
                                    train_sha256=victim.provenance.get("train_sha256"))
     inputs: dict[str, Any] = {
@@ -211,7 +218,7 @@ def write_scores(out: Path, output: MethodOutput, k: int, seed: int) -> np.ndarr
     return order
 
 
-def run_extract(config: ExtractConfig, *, victim: Victim | None = None,
+def run_extract(config: ExtractConfig, *, victim: QueryVictim | None = None,
                 on_conflict: str = "refuse") -> dict[str, Any]:
     """Run one extraction and write its run directory; returns the `extract.json` content.
 

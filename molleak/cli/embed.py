@@ -9,14 +9,15 @@ import numpy as np
 
 from molleak.cli.common import output_file, positive_int
 from molleak.data.smiles_io import read_smiles
-from molleak.models.victim import Victim
 from molleak.runs import write_atomic
+from molleak.victims.open import open_victim
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="embed molecules with a victim",
                        description="Embed a SMILES file with a victim checkpoint; writes a .npy array.")
-    p.add_argument("--victim", required=True, help="victim checkpoint (molleak or pretrain-gnns state_dict)")
+    p.add_argument("--victim", required=True, help="victim: a checkpoint (molleak or pretrain-gnns state_dict), "
+                                                   "http://host:port (a served victim) or module:callable")
     p.add_argument("--smiles", required=True, help="SMILES file")
     p.add_argument("--out", required=True, type=output_file, help="output .npy file (rows follow the file's unique valid SMILES)")
     p.add_argument("--batch-size", type=positive_int, default=256)
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    victim = Victim.from_checkpoint(args.victim, batch_size=args.batch_size)
+    victim = open_victim(args.victim, batch_size=args.batch_size)
     mols = read_smiles(args.smiles, what="SMILES file")
     t0 = time.perf_counter()
     emb = victim.embed(mols.smiles)

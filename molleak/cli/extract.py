@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--config FILE gives the options from TOML (templates as a list, the method's options as an "
                     "[options] table; --force only on the command line).",
     )
-    p.add_argument("--victim", help="victim checkpoint (needed by every method but the victim-free ones)")
+    p.add_argument("--victim", help="victim: a checkpoint, http://host:port (a served victim; key in MOLLEAK_API_KEY) "
+                                    "or module:callable (a plug-in); needed by every method but the victim-free ones")
     p.add_argument("--aux", help="the attacker's auxiliary SMILES file (weak labels, vocabulary); required")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--vocab", help="vocabulary directory (templates.smi, motifs.smi); mined from --aux if omitted")
