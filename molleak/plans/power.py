@@ -49,6 +49,7 @@ class Rung:
 #: from clearly over-fitted (few molecules, many epochs) to lightly trained (the zoo's regime:
 #: each molecule seen a few times); the standard zoo itself is 5 x 300 on 50,000 molecules
 RUNGS = {
+    "memorise": Rung("memorise", n_private=30, epochs=100, batch_size=16),
     "overfit": Rung("overfit", n_private=200, epochs=50),
     "light": Rung("light", n_private=2000, epochs=5),
 }
