@@ -245,6 +245,11 @@ def run_shadow_membership(
             scores[(statistic, attack)] = lira.score(attack, t[:n], sh[:, :n], inclusion, t[n:], sh[:, n:])
         scores[(statistic, "raw")] = t[:n]  # the uncalibrated statistic: what a threshold attack gets
     result = evaluate_scores(scores, labels, groups, plan)
+    # the owner's ground truth and every score, beside the results (never in the attacker's design/)
+    group_col = groups if groups is not None else ["all"] * n
+    write_atomic(out / "labels.tsv", "smiles\tmember\tgroup\n" + "".join(
+        f"{s}\t{int(m)}\t{g}\n" for s, m, g in zip(targets, labels, group_col, strict=True)))
+    _save_arrays(out / "scores.npz", {f"{st}/{at}": v for (st, at), v in scores.items()})
     result.update({
         "victim": str(victim), "victim_sha256": sha256_file(victim), "recipe": asdict(recipe),
         "n_train": n_train, "n_targets": n, "n_members": int(labels.sum()), "n_population": len(rmia_pop),

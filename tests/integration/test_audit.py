@@ -57,6 +57,11 @@ one_step_methods = ["adapter", "{TOY}", "prior_fp"]
 two_step = false
 k = 20
 seed = 0
+
+[membership]
+shadows = 2
+targets = 20
+statistics = ["loss", "norm"]
 """)
     return path
 
@@ -88,6 +93,21 @@ def test_a_method_registered_in_a_test_runs_through_the_audit_and_its_report(aud
         "role"] == "reference"
     html = Path(summary["report"]).read_text()
     assert TOY in html
+
+
+def test_the_audit_runs_the_shadow_attack_and_its_verdict_reaches_the_report(audit_dir):
+    attribution = json.loads((audit_dir / "attribution.json").read_text())
+    block = attribution["shadow_membership"]
+    assert set(block["best"]) == {"white box", "black box"}
+    assert block["verdict"].startswith("shadow-model membership, 20 members vs 20 non-members, 2 shadows")
+    # no power ladder given: a non-detection must say its power is unknown, never absence
+    assert block["power"] is None
+    assert "detected (" in block["verdict"] and ("power not measured" in block["verdict"]
+                                                  or "not detected" not in block["verdict"])
+    summary = json.loads((audit_dir / "audit.json").read_text())
+    assert "shadow_membership.verdict" in summary["verdicts"]
+    html = Path(summary["report"]).read_text()
+    assert "Membership (shadow models" in html
 
 
 def test_a_method_registered_in_a_test_runs_in_a_bench_plan(tiny_tier, tmp_path):
