@@ -136,7 +136,9 @@ def test_nothing_detected_says_not_detected_with_its_power(tmp_path):
     decision = text_of(page, "decision")
     assert "Leakage not detected by the 2 test(s) run" in decision
     assert decision.count("not detected") >= 3  # the headline and each test's line
-    assert f"Power: {NO_POWER}." in decision  # the power sentence the verdicts carry
+    assert "Power: " in decision and f"{NO_POWER};" in decision  # the power sentence the verdicts carry
+    # the private-only test's power: the smallest difference it detects (SE 0.12 / 3.92, times 3.29)
+    assert "detects an AUC difference of +0.101 or more with probability 0.95" in decision
     assert "Run `molleak power` for this recipe before concluding" in decision
     assert "Leakage detected" not in decision and "Do not share" not in decision
     assert not any(claim in decision.lower() for claim in ABSENCE_CLAIMS)
