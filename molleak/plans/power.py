@@ -153,15 +153,20 @@ PRIMARY_ATTACK = "lira_offline"
 
 
 def pool_over_seeds(cells: list[dict[str, Any]], fpr: float, primary: str = PRIMARY_ATTACK) -> list[dict[str, Any]]:
-    """Per (rung, strategy, statistic, attack, group): detected canaries pooled over victim seeds.
+    """Per (rung, strategy, statistic, attack, group): detection pooled over victim seeds, tested per molecule.
 
-    Each seed contributes its canaries above its own 1%-FPR threshold (the decoy score with
-    j = floor(0.01 n_decoys) decoys above it). Under the null (a canary scored like a decoy) a canary
-    exceeds that threshold with probability (j + 1) / (n_decoys + 1), not 0.01 (2/101 with 100
-    decoys), so that is the binomial null rate of the one-sided test "detected more often than
-    chance" (approximate: canaries of one seed share the threshold). Holm's correction runs across
-    every cell of the primary attack (all rungs, strategies, statistics, families and r); other
-    attacks are reported without a test. The pooled TPR has a one-sided 95% Clopper-Pearson lower bound.
+    Each seed flags the canaries above its own 1%-FPR threshold (the decoy score with
+    j = floor(0.01 n_decoys) decoys above it). The pooled TPR is flagged canaries over canaries of
+    all seeds, with a one-sided 95% Clopper-Pearson lower bound (descriptive: the same canaries recur
+    in every seed, so these are not independent trials).
+
+    The test's unit is the molecule: a canary is detected when a majority of the victim seeds flag
+    it. Under the null (a canary scored like a decoy) one seed flags it with probability
+    (j + 1) / (n_decoys + 1) (2/101 with 100 decoys, not 0.01); the seeds share the shadows, so
+    their flags may be fully correlated and a majority is taken to have that same probability (the
+    conservative bound). The one-sided binomial p of the detected count over the canaries, Holm-
+    adjusted across every cell of the primary attack (all rungs, strategies, statistics, families
+    and r), decides `above_fpr`; other attacks are reported without a test.
     """
     from scipy.stats import beta, binom
 
@@ -178,12 +183,20 @@ def pool_over_seeds(cells: list[dict[str, Any]], fpr: float, primary: str = PRIM
         k = int(round(sum(r["tpr_at_fpr"][str(fpr)]["value"] * r["n_members"] for r in rows)))
         null = float(np.mean([(np.floor(fpr * r["n_nonmembers"]) + 1) / (r["n_nonmembers"] + 1) for r in rows]))
         lower = 0.0 if k == 0 else float(beta.ppf(0.05, k, n - k + 1))
-        out.append({"rung": rung, "strategy": strategy, "statistic": statistic, "access": access, "attack": attack,
-                    "group": group, "seeds": len(rows), "detected": k, "n": n, "tpr": k / n if n else float("nan"),
-                    "tpr_lower": lower, "null_rate": null,
-                    "p": float(binom.sf(k - 1, n, null)) if n else float("nan"),
-                    "auc_per_seed": [r["auc"]["value"] for r in rows]})
-    family = [row for row in out if row["attack"] == primary and " r=" in row["group"]]
+        row = {"rung": rung, "strategy": strategy, "statistic": statistic, "access": access, "attack": attack,
+               "group": group, "seeds": len(rows), "detected": k, "n": n, "tpr": k / n if n else float("nan"),
+               "tpr_lower": lower, "null_rate": null, "auc_per_seed": [r["auc"]["value"] for r in rows]}
+        if all("above" in r for r in rows):
+            flags: dict[int, int] = {}
+            for r in rows:
+                for i in r["above"]:
+                    flags[i] = flags.get(i, 0) + 1
+            molecules = rows[0]["n_members"]
+            majority = sum(1 for c in flags.values() if c > len(rows) / 2)
+            row.update(molecules=molecules, molecules_detected=majority,
+                       p=float(binom.sf(majority - 1, molecules, null)) if molecules else float("nan"))
+        out.append(row)
+    family = [row for row in out if row["attack"] == primary and " r=" in row["group"] and "p" in row]
     for row, p in zip(family, holm_adjust([row["p"] for row in family]), strict=True):
         row["p_holm"] = p
     for row in out:
@@ -211,10 +224,11 @@ def format_ladder(results: dict[str, Any], attack: str = PRIMARY_ATTACK) -> list
     tested = any(r["attack"] == attack and "p_holm" in r for r in pooled)
     lines = [f"TPR at 1% FPR of canaries seen r times, {attack}, pooled over victim seeds "
              "[one-sided 95% lower bound]; "
-             + ("* = detected more often than chance after Holm across the ladder" if tested
+             + ("mK/M = canaries flagged by a majority of seeds; * = more than chance (per molecule, Holm "
+                "across the ladder)" if tested
                 else "not the ladder's pre-declared attack: no test")]
     head = f"{'rung':8s} {'strategy':9s} {'family':9s} {'r':>3s}  " + "  ".join(
-        f"{('WB ' if a == 'white box' else 'BB ') + s:22s}" for a, s in stats)
+        f"{('WB ' if a == 'white box' else 'BB ') + s:28s}" for a, s in stats)
     lines.append(head)
     index = {(r["rung"], r["strategy"], r["statistic"], r["attack"], r["group"]): r for r in pooled}
     combos = sorted({(r["rung"], r["strategy"], r["group"]) for r in pooled if " r=" in r["group"]},
@@ -224,7 +238,9 @@ def format_ladder(results: dict[str, Any], attack: str = PRIMARY_ATTACK) -> list
         cells = []
         for _, s in stats:
             row = index.get((rung, strategy, s, attack, group))
+            mol = f" m{row['molecules_detected']}/{row['molecules']}" if row is not None and "molecules" in row else ""
             cells.append("-" if row is None else
-                         f"{row['detected']}/{row['n']} = {row['tpr']:.2f} [{row['tpr_lower']:.2f}]{'*' if row['above_fpr'] else ''}")
-        lines.append(f"{rung:8s} {strategy:9s} {family:9s} {rep:>3s}  " + "  ".join(f"{c:22s}" for c in cells))
+                         f"{row['detected']}/{row['n']} = {row['tpr']:.2f} [{row['tpr_lower']:.2f}]{mol}"
+                         f"{'*' if row['above_fpr'] else ''}")
+        lines.append(f"{rung:8s} {strategy:9s} {family:9s} {rep:>3s}  " + "  ".join(f"{c:28s}" for c in cells))
     return lines

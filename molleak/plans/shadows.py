@@ -299,7 +299,8 @@ def evaluate_scores(scores: dict[tuple[str, str], np.ndarray], labels: np.ndarra
             m = membership_metrics(pos, neg, fprs=plan.fprs, n_boot=plan.n_boot, seed=plan.seed)
             thr = np.sort(neg[np.isfinite(neg)])[::-1][int(np.floor(plan.fprs[0] * np.isfinite(neg).sum()))]
             k = int((pos[np.isfinite(pos)] > thr).sum())
-            rows.append({
+            extra = {} if g == "all" else {"above": np.flatnonzero(sel & (s > thr)).tolist()}  # target indices
+            rows.append({**extra,
                 "statistic": statistic, "access": access_of(statistic), "attack": attack, "group": g,
                 "auc": m["auc"].as_dict(), "tpr_at_fpr": {str(f): e.as_dict() for f, e in m["tpr_at_fpr"].items()},
                 "tpr_at_1pct_lower": _clopper_pearson_lower(k, int(np.isfinite(pos).sum())),

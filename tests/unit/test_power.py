@@ -1,4 +1,4 @@
-"""The power ladder's pooling: detection counts over seeds, the null rate of a 1%-FPR threshold, Holm."""
+"""The power ladder's pooling: detection over seeds, tested per molecule against the threshold's null rate, Holm."""
 
 from __future__ import annotations
 
@@ -7,35 +7,45 @@ import pytest
 from molleak.plans.power import detection_start, pool_over_seeds
 
 
-def _row(group, tpr, n_members=4, n_nonmembers=100, attack="lira_offline", statistic="loss"):
+def _row(group, above, n_members=4, n_nonmembers=100, attack="lira_offline", statistic="loss"):
     return {"statistic": statistic, "access": "white box", "attack": attack, "group": group,
             "n_members": n_members, "n_nonmembers": n_nonmembers, "auc": {"value": 0.5},
-            "tpr_at_fpr": {"0.01": {"value": tpr}}}
+            "tpr_at_fpr": {"0.01": {"value": len(above) / n_members}}, "above": list(above)}
 
 
-def _cells(seeds=3):
-    rows = [_row("moses r=1", 0.0), _row("moses r=32", 1.0), _row("moses r=8", 0.25), _row("moses r=32", 1.0, attack="raw")]
-    return [{"rung": "overfit", "strategy": "graphcl", "rows": rows} for _ in range(seeds)]
+def _cells(per_seed):
+    return [{"rung": "overfit", "strategy": "graphcl", "rows": rows} for rows in per_seed]
 
 
-def test_pooling_counts_canaries_over_seeds_and_tests_against_the_thresholds_null_rate():
-    pooled = {(r["group"], r["attack"]): r for r in pool_over_seeds(_cells(), 0.01)}
+def test_pooling_counts_flags_over_seeds_and_tests_molecules_flagged_by_a_majority():
+    seeds = [[_row("moses r=1", []), _row("moses r=32", [0, 1, 2, 3]), _row("moses r=8", [5]),
+              _row("moses r=32", [0, 1, 2, 3], attack="raw")] for _ in range(3)]
+    pooled = {(r["group"], r["attack"]): r for r in pool_over_seeds(_cells(seeds), 0.01)}
     top = pooled[("moses r=32", "lira_offline")]
-    assert (top["detected"], top["n"]) == (12, 12)
+    assert (top["detected"], top["n"]) == (12, 12) and (top["molecules_detected"], top["molecules"]) == (4, 4)
     # 100 decoys: the threshold has floor(1) decoy above it, so a null canary beats it w.p. 2/101
     assert top["null_rate"] == pytest.approx(2 / 101)
-    assert top["above_fpr"] and top["p_holm"] < 1e-10
-    # 3 of 12 at a null rate of 2%: raw p = 0.0018, times 3 cells (Holm) still < 0.05
-    assert pooled[("moses r=8", "lira_offline")]["above_fpr"]
+    assert top["p"] == pytest.approx((2 / 101) ** 4) and top["above_fpr"]
+    # the same one molecule flagged in every seed is one detected molecule of 4, not 3 of 12:
+    # p = 1 - (99/101)^4 = 0.077, not a detection
+    r8 = pooled[("moses r=8", "lira_offline")]
+    assert r8["detected"] == 3 and r8["molecules_detected"] == 1
+    assert r8["p"] == pytest.approx(1 - (1 - 2 / 101) ** 4, rel=1e-6) and not r8["above_fpr"]
     assert not pooled[("moses r=1", "lira_offline")]["above_fpr"]
     # attacks other than the pre-declared one are reported, never tested
     assert "p_holm" not in pooled[("moses r=32", "raw")] and not pooled[("moses r=32", "raw")]["above_fpr"]
-    assert detection_start(list(pooled.values()), "overfit", "graphcl", "loss", "lira_offline", "moses") == 8
+    assert detection_start(list(pooled.values()), "overfit", "graphcl", "loss", "lira_offline", "moses") == 32
 
 
-def test_one_seed_with_one_canary_of_four_is_not_a_detection():
-    """1 of 4 canaries above the threshold happens by chance with probability 1 - (99/101)^4 = 7.7%."""
-    cells = [{"rung": "r", "strategy": "s", "rows": [_row("moses r=4", 0.25)]}]
-    (row,) = pool_over_seeds(cells, 0.01)
-    assert row["p"] == pytest.approx(1 - (1 - 2 / 101) ** 4, rel=1e-6)
-    assert not row["above_fpr"]
+def test_a_molecule_flagged_by_one_seed_of_three_is_not_detected():
+    seeds = [[_row("moses r=4", [7])], [_row("moses r=4", [])], [_row("moses r=4", [])]]
+    (row,) = pool_over_seeds(_cells(seeds), 0.01)
+    assert row["molecules_detected"] == 0 and row["p"] == 1.0 and not row["above_fpr"]
+
+
+def test_holm_runs_across_the_cells_of_the_primary_attack():
+    # two molecules of 4 flagged in a cell: p = P(X >= 2 | 4, 2/101) = 0.0023 alone, but with 30 cells
+    # in the family Holm multiplies it by 30 and it no longer passes
+    seeds = [[_row("moses r=2", [0, 1])] + [_row(f"external r={r}", []) for r in range(1, 30)]]
+    pooled = {r["group"]: r for r in pool_over_seeds(_cells(seeds), 0.01)}
+    assert pooled["moses r=2"]["p"] < 0.01 and not pooled["moses r=2"]["above_fpr"]
