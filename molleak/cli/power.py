@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shadows", type=positive_int, default=8)
     p.add_argument("--statistics", type=_names, default=("loss", "norm", "invariance"))
     p.add_argument("--workers", type=positive_int, default=1)
+    p.add_argument("--n-boot", type=positive_int, default=200,
+                   help="bootstrap resamples of each per-seed row (descriptive; the ladder's test pools seeds)")
     add_seed(p)
     add_backend(p)
     p.set_defaults(func=run)
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     seed = resolve_seed(args.seed)
     plan = LadderPlan(strategies=args.strategies, rungs=args.rungs, repeats=args.repeats, per_family=args.per_family,
                       decoys=args.decoys, victim_seeds=args.seeds, seed=seed,
-                      shadow=ShadowPlan(n_shadows=args.shadows, statistics=args.statistics, seed=seed))
+                      shadow=ShadowPlan(n_shadows=args.shadows, statistics=args.statistics, seed=seed,
+                                        n_boot=args.n_boot))
     start_run(args.out, {"verb": "power", "data": args.data, "plan": asdict(plan)}, seed)
     executor = plan_executor(args, args.workers) or LocalExecutor(args.workers)
     results = run_power_ladder(args.data, args.out, plan, executor=executor, progress=True)
