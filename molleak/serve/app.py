@@ -216,7 +216,10 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Ite
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    # log_config=None: uvicorn's default dictConfig closes every existing logging handler of the
+    # process (the embedding program's, e.g. a test runner's capture), which breaks its logging after
+    # the server stops; molleak's own logging configuration is left as it is
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, log_config=None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
