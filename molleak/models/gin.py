@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +70,12 @@ class GINConv(MessagePassing):
         return self.mlp(aggr_out)
 
 
-@ENCODERS.register("gin")
-class GINEncoder(GraphEncoder):
-    """K-layer GIN with BatchNorm; ReLU on all but the last layer; last-layer node embeddings.
-
-    Args:
-        num_layers: message-passing layers (5 in the paper).
-        emb_dim: hidden and output width (300 in the paper).
-        drop_ratio: dropout after each layer (0 in the victims we build).
-    """
+class PretrainGnnsEncoder(GraphEncoder):
+    """The pretrain-gnns frame around a layer type: atom embeddings, layers, BatchNorm, ReLU, JK last."""
 
     featurizer = "pretrain_gnns"
 
-    def __init__(self, num_layers: int = 5, emb_dim: int = 300, drop_ratio: float = 0.0):
+    def __init__(self, num_layers: int, emb_dim: int, drop_ratio: float, layer: Callable[[int], nn.Module]):
         super().__init__()
         if num_layers < 1:
             raise ValueError("num_layers must be at least 1")
@@ -90,7 +84,7 @@ class GINEncoder(GraphEncoder):
         self.x_embedding2 = nn.Embedding(NUM_CHIRALITY_TAG, emb_dim)
         nn.init.xavier_uniform_(self.x_embedding1.weight)
         nn.init.xavier_uniform_(self.x_embedding2.weight)
-        self.gnns = nn.ModuleList(GINConv(emb_dim) for _ in range(num_layers))
+        self.gnns = nn.ModuleList(layer(emb_dim) for _ in range(num_layers))
         self.batch_norms = nn.ModuleList(nn.BatchNorm1d(emb_dim) for _ in range(num_layers))
 
     def embed_atoms(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +95,7 @@ class GINEncoder(GraphEncoder):
         return self.propagate_from(self.embed_atoms(batch.x), batch.edge_index, batch.edge_attr)
 
     def propagate_from(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        """Run the GIN layers from given input node embeddings (used by strategies that perturb them)."""
+        """Run the layers from given input node embeddings (used by strategies that perturb them)."""
         for layer in range(self.num_layers):
             h = self.batch_norms[layer](self.gnns[layer](h, edge_index, edge_attr))
             if layer < self.num_layers - 1:
@@ -111,3 +105,17 @@ class GINEncoder(GraphEncoder):
 
     def config(self) -> dict[str, Any]:
         return {"num_layers": self.num_layers, "emb_dim": self.emb_dim, "drop_ratio": self.drop_ratio}
+
+
+@ENCODERS.register("gin")
+class GINEncoder(PretrainGnnsEncoder):
+    """K-layer GIN with BatchNorm; ReLU on all but the last layer; last-layer node embeddings.
+
+    Args:
+        num_layers: message-passing layers (5 in the paper).
+        emb_dim: hidden and output width (300 in the paper).
+        drop_ratio: dropout after each layer (0 in the victims we build).
+    """
+
+    def __init__(self, num_layers: int = 5, emb_dim: int = 300, drop_ratio: float = 0.0):
+        super().__init__(num_layers, emb_dim, drop_ratio, GINConv)

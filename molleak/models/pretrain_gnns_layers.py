@@ -21,7 +21,6 @@ edge is the "source" does not change any of these layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,14 +31,12 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.utils import softmax
 
 from molleak.data.featurize import (
-    NUM_ATOM_TYPE,
     NUM_BOND_DIRECTION,
     NUM_BOND_TYPE,
-    NUM_CHIRALITY_TAG,
     SELF_LOOP_BOND_INDEX,
 )
-from molleak.models.base import ENCODERS, GraphEncoder
-from molleak.models.gin import _remove_generated_propagate_file
+from molleak.models.base import ENCODERS
+from molleak.models.gin import PretrainGnnsEncoder, _remove_generated_propagate_file
 
 
 def _bond_embeddings(width: int) -> tuple[nn.Embedding, nn.Embedding]:
@@ -133,45 +130,8 @@ class GATConv(MessagePassing):
         return aggr_out.mean(dim=1) + self.bias
 
 
-class _PretrainGnnsEncoder(GraphEncoder):
-    """The pretrain-gnns frame around a layer type: atom embeddings, layers, BatchNorm, ReLU, JK last."""
-
-    featurizer = "pretrain_gnns"
-
-    def __init__(self, num_layers: int, emb_dim: int, drop_ratio: float, layer: Callable[[int], nn.Module]):
-        super().__init__()
-        if num_layers < 1:
-            raise ValueError("num_layers must be at least 1")
-        self.num_layers, self.emb_dim, self.drop_ratio = num_layers, emb_dim, drop_ratio
-        self.x_embedding1 = nn.Embedding(NUM_ATOM_TYPE, emb_dim)
-        self.x_embedding2 = nn.Embedding(NUM_CHIRALITY_TAG, emb_dim)
-        nn.init.xavier_uniform_(self.x_embedding1.weight)
-        nn.init.xavier_uniform_(self.x_embedding2.weight)
-        self.gnns = nn.ModuleList(layer(emb_dim) for _ in range(num_layers))
-        self.batch_norms = nn.ModuleList(nn.BatchNorm1d(emb_dim) for _ in range(num_layers))
-
-    def embed_atoms(self, x: torch.Tensor) -> torch.Tensor:
-        """Input node embeddings from [atom type, chirality] indices."""
-        return self.x_embedding1(x[:, 0]) + self.x_embedding2(x[:, 1])
-
-    def node_embeddings(self, batch) -> torch.Tensor:
-        return self.propagate_from(self.embed_atoms(batch.x), batch.edge_index, batch.edge_attr)
-
-    def propagate_from(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        """Run the layers from given input node embeddings (used by strategies that perturb them)."""
-        for layer in range(self.num_layers):
-            h = self.batch_norms[layer](self.gnns[layer](h, edge_index, edge_attr))
-            if layer < self.num_layers - 1:
-                h = F.relu(h)
-            h = F.dropout(h, self.drop_ratio, training=self.training)
-        return h
-
-    def config(self) -> dict[str, Any]:
-        return {"num_layers": self.num_layers, "emb_dim": self.emb_dim, "drop_ratio": self.drop_ratio}
-
-
 @ENCODERS.register("gcn")
-class GCNEncoder(_PretrainGnnsEncoder):
+class GCNEncoder(PretrainGnnsEncoder):
     """K-layer pretrain-gnns GCN (5 x 300 in the paper)."""
 
     def __init__(self, num_layers: int = 5, emb_dim: int = 300, drop_ratio: float = 0.0):
@@ -179,7 +139,7 @@ class GCNEncoder(_PretrainGnnsEncoder):
 
 
 @ENCODERS.register("graphsage")
-class GraphSAGEEncoder(_PretrainGnnsEncoder):
+class GraphSAGEEncoder(PretrainGnnsEncoder):
     """K-layer pretrain-gnns GraphSAGE (5 x 300 in the paper)."""
 
     def __init__(self, num_layers: int = 5, emb_dim: int = 300, drop_ratio: float = 0.0):
@@ -187,7 +147,7 @@ class GraphSAGEEncoder(_PretrainGnnsEncoder):
 
 
 @ENCODERS.register("gat")
-class GATEncoder(_PretrainGnnsEncoder):
+class GATEncoder(PretrainGnnsEncoder):
     """K-layer pretrain-gnns GAT (5 x 300, 2 heads in the paper)."""
 
     def __init__(self, num_layers: int = 5, emb_dim: int = 300, heads: int = 2, drop_ratio: float = 0.0):
