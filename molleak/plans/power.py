@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from molleak.data.smiles_io import write_smiles
 from molleak.errors import MolleakError
 from molleak.plans.runner import Cell, Executor, run_plan
 from molleak.plans.shadows import ShadowPlan, run_shadow_membership
-from molleak.runs import package_versions, write_atomic, write_json_atomic
+from molleak.runs import package_versions, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def run_power_ladder(data_dir: str | Path, out: str | Path, plan: LadderPlan, *,
         exclude = set(targets) | set(private)
         population = [s for s in population_all if s not in exclude]
         train_file = out / rung_name / "victim_train.smi"
-        write_atomic(train_file, "".join(f"{s}\n" for s in train))
+        write_smiles(train_file, train)
         for strategy in plan.strategies:
             base = PretrainConfig(strategy=strategy, epochs=rung.epochs, batch_size=rung.batch_size, lr=rung.lr,
                                   seed=0, encoder_config=dict(rung.encoder_config))

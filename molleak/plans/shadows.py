@@ -128,7 +128,10 @@ class ShadowPlan:
 
 
 def _write_smiles(path: Path, smiles: list[str]) -> str:
-    write_atomic(path, "".join(f"{s}\n" for s in smiles))
+    """Write a SMILES file (`smiles_io.write_smiles`) and return its path, for a cell's parameters."""
+    from molleak.data.smiles_io import write_smiles
+
+    write_smiles(path, smiles)
     return str(path)
 
 
@@ -413,37 +416,39 @@ def format_rows(result: dict[str, Any], groups: bool = False) -> list[str]:
 
 
 def power_from_ladder(path: str | Path, strategy: str, r: int = 1, statistic: str = "loss",
-                      attack: str = "lira_offline") -> dict[str, Any]:
+                      attack: str = "lira_offline", rung: str | None = None) -> dict[str, Any]:
     """The power of this attack for `strategy` from a `molleak power` results file (`power_sentence`'s form).
 
-    Quotes the most trained rung's pooled detection rate at r, names the rung's recipe (it may be
-    more over-fitted than the audited victim's: then it is an upper bound) and where detection
-    starts on the ladder.
+    Quotes one rung's pooled detection rate at r (default: the ladder's last rung, the least
+    over-fitted in the ladder's order), names its recipe (it may be more over-fitted than the
+    audited victim's: then the rate is an upper bound) and where detection starts on that rung.
 
     Raises:
-        MolleakError: the file is unreadable or holds no row for this strategy, statistic and r.
+        MolleakError: the file is unreadable or holds no row for this rung, strategy, statistic and r.
     """
     from molleak.plans.power import detection_start
     from molleak.rundir import read_json
 
     ladder = read_json(Path(path), "power ladder results")
-    rows = [row for row in ladder.get("pooled", []) if row.get("strategy") == strategy
+    rungs = list(ladder.get("plan", {}).get("rungs", []))
+    rung = rung or (rungs[-1] if rungs else None)
+    rows = [row for row in ladder.get("pooled", []) if row.get("rung") == rung and row.get("strategy") == strategy
             and row.get("statistic") == statistic and row.get("attack") == attack
             and row.get("group", "").endswith(f" r={r}")]
     if not rows:
-        raise MolleakError(f"power ladder {path} has no {strategy} / {statistic} / {attack} row at r={r}")
+        raise MolleakError(f"power ladder {path} has no {rung} / {strategy} / {statistic} / {attack} row at r={r}")
     n = sum(row["n"] for row in rows)
     k = sum(row["detected"] for row in rows)
-    rung = rows[0]["rung"]
     recipe = ladder.get("rungs", {}).get(rung, {})
     start = {fam: detection_start(ladder["pooled"], rung, strategy, statistic, attack, fam)
              for fam in sorted({row["group"].split(" r=")[0] for row in rows})}
     starts = ", ".join(f"{fam} canaries from r={s}" if s else f"{fam} canaries at no r tested"
                        for fam, s in start.items())
-    return {"r": r, "tpr_at_1pct_fpr": k / n, "n": n,
+    return {"r": r, "tpr_at_1pct_fpr": k / n, "n": n, "rung": rung,
             "source": f"power ladder rung '{rung}' ({recipe.get('n_private', '?')} molecules, "
                       f"{recipe.get('epochs', '?')} epochs), {len(rows[0]['auc_per_seed'])} victim seeds, "
-                      f"{k}/{n} canaries; detected more often than chance (Holm across the ladder) for {starts}"}
+                      f"{k}/{n} canary-seeds flagged; detected more often than chance (Holm across the ladder) "
+                      f"for {starts}"}
 
 
 def shadow_summary(result: dict[str, Any], strategy: str, power_ladder: str | Path | None) -> dict[str, Any]:

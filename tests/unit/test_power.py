@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from molleak.errors import MolleakError
 from molleak.plans.power import detection_start, pool_over_seeds
 
 
@@ -49,3 +50,23 @@ def test_holm_runs_across_the_cells_of_the_primary_attack():
     seeds = [[_row("moses r=2", [0, 1])] + [_row(f"external r={r}", []) for r in range(1, 30)]]
     pooled = {r["group"]: r for r in pool_over_seeds(_cells(seeds), 0.01)}
     assert pooled["moses r=2"]["p"] < 0.01 and not pooled["moses r=2"]["above_fpr"]
+
+
+def test_an_audit_quotes_one_rung_of_the_ladder(tmp_path):
+    """The power sentence reads one rung (the last by default), not a sum over rungs."""
+    import json
+
+    from molleak.evaluate.verdicts import power_sentence
+    from molleak.plans.shadows import power_from_ladder
+
+    cells = [{"rung": rung, "strategy": "attrmask", "rows": [_row("moses r=1", above)]}
+             for rung, above in (("overfit", [0, 1, 2, 3]), ("light", []))]
+    path = tmp_path / "power_ladder.json"
+    path.write_text(json.dumps({"pooled": pool_over_seeds(cells, 0.01), "plan": {"rungs": ["overfit", "light"]},
+                                "rungs": {"light": {"n_private": 2000, "epochs": 5}}}))
+    light = power_from_ladder(path, "attrmask")
+    assert (light["rung"], light["tpr_at_1pct_fpr"], light["n"]) == ("light", 0.0, 4)
+    assert "rung 'light' (2000 molecules, 5 epochs)" in power_sentence(light)
+    assert power_from_ladder(path, "attrmask", rung="overfit")["tpr_at_1pct_fpr"] == 1.0
+    with pytest.raises(MolleakError, match="no light / graphcl"):
+        power_from_ladder(path, "graphcl")
