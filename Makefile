@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.molleak-installed
 WHEELS := $(VENV)/share/molleak/wheels
 
-.PHONY: install install-ray demo test test-slow lint bench clean
+.PHONY: install install-ray demo test test-slow lint bench clean check-figures
 
 install: $(STAMP)
 
@@ -31,6 +31,14 @@ demo: install
 test: install
 	# two worker processes: the suite's cost is a few long tests that can run side by side
 	$(PY) -m pytest -q -n 2
+
+# the tiny tier's demo from scratch, compared with its documented table (BENCHMARKS.md, `demo-tiny` block);
+# a difference prints a diff and fails. `python scripts/figures.py --write DIR` rewrites the block from a run.
+FIGURES_OUT ?= $(VENV)/check-figures/demo_tiny
+check-figures: install
+	rm -rf $(FIGURES_OUT)
+	$(VENV)/bin/molleak demo --tier tiny --out $(FIGURES_OUT) --no-progress
+	$(PY) scripts/figures.py --check $(FIGURES_OUT)
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

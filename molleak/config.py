@@ -8,6 +8,10 @@ The other verbs (`extract`, `pretrain`, `zoo`, `bench`) take `--config FILE` too
 keys are the verb's long option names with `_` (`PretrainFileConfig`, `ZooFileConfig`,
 `BenchFileConfig`; extract's is `molleak.attack.run.ExtractConfig` less `force` and `role`).
 Flags given on the command line win over the file (`molleak.cli.common.apply_config`).
+
+Where the cells of a verb's plans run is settable the same way: `backend` and `address` keys in a
+`zoo` or `bench` file (`_BackendFile`), and an audit config's `[backend]` section (`BackendConfig`,
+read by `load_audit_file`, kept out of the audit's inputs).
 """
 
 from __future__ import annotations
@@ -80,6 +84,31 @@ class AuditConfig(_Strict):
 
 
 # ---------------------------------------------------------------------------------------------
+# where a verb's plans run: `backend`, `address`, `workers` (the `--backend`/`--address` flags win)
+
+Backend = Literal["local", "ray"]
+
+
+class BackendConfig(_Strict):
+    """The `[backend]` section of an audit config (`molleak audit --config`, `molleak demo`).
+
+    It decides where the cells run, never what they compute, so it is kept out of the audit's
+    inputs (`load_audit_file` returns it beside the `AuditConfig`): the same audit resumes on
+    either backend.
+    """
+
+    kind: Backend = "local"
+    address: str | None = Field(None, min_length=1, description="kind = ray: the cluster head (HOST:PORT or auto)")
+    workers: int | None = Field(None, ge=1, description="local: cells at once; ray without address: local CPUs")
+
+
+class AuditFileConfig(AuditConfig):
+    """An audit config file: the audit itself plus where it runs."""
+
+    backend: BackendConfig = BackendConfig()
+
+
+# ---------------------------------------------------------------------------------------------
 # the verbs' --config files: keys are long option names with `_`; a key left out keeps the flag's default
 
 
@@ -110,8 +139,16 @@ class PretrainFileConfig(_StrictFile):
     dp_max_grad_norm: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
-class ZooFileConfig(_StrictFile):
-    """`molleak zoo --config FILE` (None: the zoo's own default)."""
+class _BackendFile(_StrictFile):
+    """`backend` and `address`: the keys of `molleak.cli.common.add_backend`'s flags in a verb's --config file."""
+
+    backend: Backend | None = None
+    address: str | None = Field(None, min_length=1)
+
+
+class ZooFileConfig(_BackendFile):
+    """`molleak zoo --config FILE` (None: the zoo's own default); `workers` with `backend = "ray"`: the CPUs
+    of a local Ray instance."""
 
     data: str | None = None
     out: str | None = None
@@ -137,7 +174,7 @@ def _bench_file_config() -> type[BaseModel]:
         default = f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory)
         fields[f.name] = (hints[f.name], default)
     return create_model(
-        "BenchFileConfig", __base__=_StrictFile, __module__=__name__,
+        "BenchFileConfig", __base__=_BackendFile, __module__=__name__,
         suite=(str | None, None), out=(str | None, None), bootstrap=(int, Field(1000, ge=1)), **fields,
     )
 
@@ -228,3 +265,11 @@ def load_config(path: str | Path | None = None) -> AuditConfig:
         where = "config molleak/configs/demo.toml"
         return _validate(_parse(text, False, where), AuditConfig, where)
     return load_toml(path, AuditConfig, "config")
+
+
+def load_audit_file(path: str | Path | None = None) -> tuple[AuditConfig, BackendConfig]:
+    """An audit config file's audit (as `load_config` reads it) and its `[backend]` section."""
+    if path is None:
+        return load_config(None), BackendConfig()
+    loaded = load_toml(path, AuditFileConfig, "config")
+    return AuditConfig.model_validate(loaded.model_dump(exclude={"backend"})), loaded.backend

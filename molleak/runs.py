@@ -58,13 +58,16 @@ def package_versions() -> dict[str, str]:
 
 
 def run_metadata(command: str | None = None) -> dict[str, Any]:
-    """Versions, host and command line of the current process."""
+    """Versions, host, command line and torch threads (they decide the last bits of trained weights)."""
+    from molleak.threads import describe
+
     return {
         "versions": package_versions(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "command": command if command is not None else " ".join(sys.argv),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "threads": describe(),
     }
 
 
@@ -139,7 +142,7 @@ def torch_threads(n: int):
     """Run torch ops with `n` intra-op threads, restoring the previous setting afterwards.
 
     Small models and full-batch fits run faster on one thread; on a busy machine a second thread
-    only spins (5-15x slower measured; BENCHMARKS.md).
+    only spins (5-15x slower measured; BENCHMARKS.md). The process-wide count is molleak.threads'.
     """
     import torch
 

@@ -7,7 +7,7 @@ import logging
 import time
 
 from molleak.cli.common import add_backend, plan_executor
-from molleak.config import load_config
+from molleak.config import load_audit_file
 from molleak.plans.audit import format_table, run_audit
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Prepare data, pre-train the victim and its controls, extract, evaluate, attribute and report. "
                     "Rerunning the same command resumes.",
     )
-    p.add_argument("--config", required=True, help="audit config (TOML); see molleak/configs/demo.toml")
+    p.add_argument("--config", required=True, help="audit config (TOML); see molleak/configs/demo.toml. Its "
+                   "optional [backend] section (kind = local|ray, address, workers) says where the cells run; "
+                   "--backend / --address override it")
     p.add_argument("--out", required=True, help="audit directory")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--force", action="store_true",
@@ -49,19 +51,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config, backend = load_audit_file(args.config)  # backend: the file's [backend] section (flags win)
     if getattr(args, "tier", None):
         config.data.tier = args.tier
     t0 = time.perf_counter()
     if getattr(args, "victim", None):
         from molleak.plans.unknown_training_set import overlap_lines, run_given_victim
 
-        summary = run_given_victim(config, args.out, args.victim, force=args.force, executor=plan_executor(args))
+        summary = run_given_victim(config, args.out, args.victim, force=args.force,
+                                   executor=plan_executor(args, config=backend))
         print("\n".join(overlap_lines(summary["unknown_training_set"])))
         print(f"audit finished in {time.perf_counter() - t0:.0f} s; results in {args.out}/audit.json")
         return 0
     summary = run_audit(config, args.out, progress=not args.no_progress, force=args.force,
-                        executor=plan_executor(args))
+                        executor=plan_executor(args, config=backend))
     print(format_table(summary["headline"]))
     for name, verdict in summary.get("verdicts", {}).items():
         print(f"{name}: {verdict}")

@@ -90,9 +90,13 @@ def add_seed(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backend(parser: argparse.ArgumentParser) -> None:
-    """`--backend local|ray` and `--address`: where the verb's plans run (read with `plan_executor`)."""
+    """`--backend local|ray` and `--address`: where the verb's plans run (read with `plan_executor`).
+
+    Both default to None (= local) so that a `--config` file's `backend` / `address` keys, or an audit
+    config's `[backend]` section, apply unless the command line gives the flag.
+    """
     g = parser.add_argument_group("where the cells run")
-    g.add_argument("--backend", choices=["local", "ray"], default="local",
+    g.add_argument("--backend", choices=["local", "ray"], default=None,
                    help="local: this machine (default); ray: Ray tasks, on a local Ray instance or the cluster "
                         "at --address (needs pip install 'molleak[ray]' and a plan directory every node sees)")
     g.add_argument("--address", default=None, metavar="HOST:PORT",
@@ -100,13 +104,30 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
                         "default: start a local Ray instance on 127.0.0.1")
 
 
-def plan_executor(args: argparse.Namespace, workers: int | None = None):
-    """The executor `add_backend`'s options ask for: None for `local` (the verb's own local executor),
-    else `molleak.plans.runner.make_executor` (with `workers`: CPUs of a local Ray instance)."""
-    backend, address = getattr(args, "backend", "local"), getattr(args, "address", None)
+def plan_executor(args: argparse.Namespace, workers: int | None = None, config: Any = None):
+    """The executor `add_backend`'s options ask for: None for `local` without workers (the verb's own
+    local executor), else `molleak.plans.runner.make_executor`.
+
+    Args:
+        args: the parsed options; `--backend` / `--address` given there win over `config`.
+        workers: local: cells at once; ray: CPUs of a local Ray instance (no address).
+        config: a `molleak.config.BackendConfig` (an audit config's `[backend]`), or None; its
+            `workers` apply when `workers` is None.
+    """
+    backend, address = getattr(args, "backend", None), getattr(args, "address", None)
+    from_file = getattr(args, "_config_keys", set())
+    if backend not in (None, "ray") and "address" in from_file and "backend" not in from_file:
+        address = None  # `--backend local` on the command line replaces the file's backend and its address
+    if config is not None:
+        backend = backend or config.kind
+        # a config's address belongs to its backend: `--backend local` on the command line drops it
+        if address is None and backend == config.kind:
+            address = config.address
+        workers = workers if workers is not None else config.workers
+    backend = backend or "local"
     if address is not None and backend != "ray":
         raise MolleakError("--address is for --backend ray")
-    if backend == "local":
+    if backend == "local" and (config is None or workers is None):
         return None
     from molleak.plans.runner import make_executor
 
@@ -217,12 +238,15 @@ def apply_config(args: argparse.Namespace) -> argparse.Namespace:
             if in_file and explicit & set(dests):
                 del given[in_file[0]]
         actions = {action.dest: action for action in parser._actions}
+        from_file = set()
         for key, value in given.items():
             if key in explicit:
                 continue
             if key in actions:
                 value = _file_value(actions[key], key, value, where)
             setattr(args, key, value)
+            from_file.add(key)
+        args._config_keys = from_file  # what the file set (plan_executor lets a flag's backend drop its address)
     for need in spec.required:
         names = (need,) if isinstance(need, str) else need
         if all(getattr(args, name, None) is None for name in names):

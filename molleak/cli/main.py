@@ -9,7 +9,7 @@ import pkgutil
 import sys
 
 import molleak
-from molleak.cli.common import MolleakParser, apply_config
+from molleak.cli.common import MolleakParser, apply_config, positive_int
 from molleak.errors import MolleakError
 
 log = logging.getLogger("molleak")
@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    parser.add_argument("--threads", dest="process_threads", type=positive_int, default=None, metavar="N",
+                        help="torch threads of this process (default: 1, or MOLLEAK_THREADS=N|auto; "
+                        "one count keeps trained weights the same quiet or loaded)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import molleak.cli as pkg
 
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from molleak.threads import apply_policy, prepare_runtime
+
+    prepare_runtime()  # before build_parser imports torch: the OpenMP runtime reads it when it loads
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        apply_policy(args.process_threads)  # once, before any torch work; worker processes inherit it
         apply_config(args)  # --config FILE of the verbs that take one
         result = args.func(args)
     except MolleakError as exc:

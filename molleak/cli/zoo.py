@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regression-base", default="attrmask", help="strategy fine-tuned into the regression victim")
     p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0, so reruns skip built victims)")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="torch intra-op threads (1 is much faster on a machine shared with other jobs)")
+                   help="torch intra-op threads (default: the process's, 1 unless --threads / MOLLEAK_THREADS "
+                   "says otherwise; another count gives other weights in the last bits)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="victims pre-trained at once, each in its own process with one torch thread "
                    "(2 on a 2-core machine); with --backend ray, the CPUs of a local Ray instance")
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from molleak.victims.zoo import ZooConfig, build_zoo
 
     if args.threads:
-        import torch
+        from molleak.threads import apply_threads
 
-        torch.set_num_threads(args.threads)
+        apply_threads(args.threads, "zoo --threads")
     seed = resolve_seed(args.seed)
     seed_everything(seed)
     zoo = ZooConfig(epochs=args.epochs, seed=seed, batch_size=args.batch_size,

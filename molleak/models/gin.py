@@ -41,33 +41,50 @@ def _remove_generated_propagate_file(conv: MessagePassing) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-class GINConv(MessagePassing):
-    """GIN layer with bond embeddings added to messages and a self-loop on every node."""
+class GINConv(nn.Module):
+    """GIN layer with bond embeddings added to messages and a self-loop on every node.
+
+    The message of edge j -> i is h_j + edge embedding; node i sums its incoming messages in edge
+    order and then its self-loop's message, h_i + embedding of (self-loop, no direction), and the
+    MLP maps the sum. Written with `index_select` / `index_add_` on contiguous tensors rather than
+    PyTorch Geometric's `propagate`, in the same order of additions, so the outputs (and, while
+    gradients are taken, the gradients) are bitwise those of the `propagate` version: published and
+    already trained checkpoints give the same embeddings, and training the same weights.
+    """
 
     def __init__(self, emb_dim: int):
-        super().__init__(aggr="add")
-        _remove_generated_propagate_file(self)
+        super().__init__()
         self.mlp = nn.Sequential(nn.Linear(emb_dim, 2 * emb_dim), nn.ReLU(), nn.Linear(2 * emb_dim, emb_dim))
         self.edge_embedding1 = nn.Embedding(NUM_BOND_TYPE, emb_dim)
         self.edge_embedding2 = nn.Embedding(NUM_BOND_DIRECTION, emb_dim)
         nn.init.xavier_uniform_(self.edge_embedding1.weight)
         nn.init.xavier_uniform_(self.edge_embedding2.weight)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        n = x.size(0)
-        loops = torch.arange(n, device=x.device)
-        edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
+    def edge_embeddings(self, edge_attr: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings of the edges [E, d] and of the n self-loops ([n, d], or [d] shared by all)."""
+        w1, w2 = self.edge_embedding1.weight, self.edge_embedding2.weight
+        if not torch.is_grad_enabled():
+            # Inference: one lookup in the sums of every (type, direction) pair; each sum is the same
+            # float addition the two lookups make, so the values are bitwise the same.
+            table = (w1.unsqueeze(1) + w2.unsqueeze(0)).reshape(-1, w1.size(1))
+            edge_emb = table.index_select(0, edge_attr[:, 0] * w2.size(0) + edge_attr[:, 1])
+            return edge_emb, table[SELF_LOOP_BOND_INDEX * w2.size(0)]
+        # With gradients: one lookup per table over the edges followed by the self-loops, as the
+        # `propagate` version did, so each embedding row's gradient sums its terms in the same order.
         loop_attr = torch.zeros(n, 2, dtype=edge_attr.dtype, device=edge_attr.device)
         loop_attr[:, 0] = SELF_LOOP_BOND_INDEX
-        edge_attr = torch.cat([edge_attr, loop_attr], dim=0)
-        edge_emb = self.edge_embedding1(edge_attr[:, 0]) + self.edge_embedding2(edge_attr[:, 1])
-        return self.propagate(edge_index, x=x, edge_attr=edge_emb)
+        attr = torch.cat([edge_attr, loop_attr], dim=0)
+        emb = F.embedding(attr[:, 0], w1) + F.embedding(attr[:, 1], w2)
+        return emb[: edge_attr.size(0)], emb[edge_attr.size(0) :]
 
-    def message(self, x_j: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        return x_j + edge_attr
-
-    def update(self, aggr_out: torch.Tensor) -> torch.Tensor:
-        return self.mlp(aggr_out)
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        edge_emb, loop_emb = self.edge_embeddings(edge_attr, x.size(0))
+        messages = x.index_select(0, edge_index[0])
+        # in place where no gradient is taken (one [E, d] buffer fewer); the same additions either way
+        messages = messages.add_(edge_emb) if not torch.is_grad_enabled() else messages + edge_emb
+        # messages to each node summed in edge order, then the self-loop's message (its last edge)
+        aggr = torch.zeros_like(x).index_add_(0, edge_index[1], messages) + (x + loop_emb)
+        return self.mlp(aggr)
 
 
 class PretrainGnnsEncoder(GraphEncoder):

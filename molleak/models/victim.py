@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -132,10 +133,9 @@ class QueryVictim:
             )
         items = list(todo.values())
         table = self._cache if self._cache is not None else {}
-        for start in range(0, len(items), self.batch_size):  # each chunk kept once paid for
-            chunk = items[start : start + self.batch_size]
-            rows, charged = self._compute(chunk)
-            self.queries += int(charged)
+        chunks = [items[start : start + self.batch_size] for start in range(0, len(items), self.batch_size)]
+        for chunk, (rows, charged) in zip(chunks, self._compute_chunks(chunks), strict=True):
+            self.queries += int(charged)  # each chunk kept once paid for
             table.update(zip((q.key for q in chunk), self._checked(rows, len(chunk)), strict=True))
         if not queries:
             return np.zeros((0, self.dim or 0), dtype=np.float32)
@@ -170,6 +170,11 @@ class QueryVictim:
         its server charged)."""
         raise NotImplementedError
 
+    def _compute_chunks(self, chunks: list[list[Query]]) -> Iterator[tuple[Any, int]]:
+        """`_compute` of each chunk, in order (a victim may overlap the work of successive chunks)."""
+        for chunk in chunks:
+            yield self._compute(chunk)
+
 
 class Victim(QueryVictim):
     """A pre-trained encoder in this process, seen only through `embed`.
@@ -184,6 +189,8 @@ class Victim(QueryVictim):
     """
 
     nonfinite_hint = "the model's weights are broken"
+    #: featurise the next chunk in a thread during this chunk's forward pass (`_compute_chunks`)
+    overlap_featurisation = True
 
     def __init__(
         self,
@@ -226,8 +233,32 @@ class Victim(QueryVictim):
     def identity_sha256(self) -> str:
         return self.weights_sha256()
 
+    def _batch(self, items: list[Query]) -> Any:
+        """The encoder's input batch for `items`: featurised from the molecules `parse` made."""
+        feat = self._featurizer.featurize
+        return self._featurizer.collate([feat(q.mol, q.key) for q in items])
+
     @torch.inference_mode()
+    def _forward(self, batch: Any) -> np.ndarray:
+        return self.encoder.graph_embeddings(batch).float().numpy()
+
     def _compute(self, items: list[Query]) -> tuple[np.ndarray, int]:
-        feat, coll = self._featurizer.featurize, self._featurizer.collate
-        graphs = [feat(q.mol, q.key) for q in items]
-        return self.encoder.graph_embeddings(coll(graphs)).float().numpy(), len(items)
+        return self._forward(self._batch(items)), len(items)
+
+    def _compute_chunks(self, chunks: list[list[Query]]) -> Iterator[tuple[np.ndarray, int]]:
+        """Each chunk's embeddings, the next chunk featurised in a thread while this one's forward runs.
+
+        Featurisation is Python holding the GIL; the forward pass spends its time in torch kernels
+        that release it, so the two overlap. The graphs stay in this process (a thread, no
+        pickling); the results are those of `_compute`, chunk by chunk, in order.
+        """
+        if len(chunks) < 2 or not self.overlap_featurisation:
+            yield from super()._compute_chunks(chunks)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="molleak-featurise") as pool:
+            pending = pool.submit(self._batch, chunks[0])
+            for k, chunk in enumerate(chunks):
+                batch = pending.result()  # re-raises a featurisation error of this chunk here
+                if k + 1 < len(chunks):
+                    pending = pool.submit(self._batch, chunks[k + 1])
+                yield self._forward(batch), len(chunk)

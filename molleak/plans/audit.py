@@ -107,8 +107,12 @@ def _run_cells(cells: list[Cell], runs_dir: Path, what: str, executor: Executor 
     return {cell.id: runs_dir / cell.id for cell in cells}
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """The headline rows as a plain-text table (values with intervals by `rundir.format_estimate`)."""
+def format_table(rows: list[dict[str, Any]], *, seconds: bool = True) -> str:
+    """The headline rows as a plain-text table (values with intervals by `rundir.format_estimate`).
+
+    `seconds=False` leaves out the wall-time column: the documented tables (`molleak.report.docblocks`)
+    hold only what a re-run with the same data and seeds reproduces.
+    """
     from molleak.report.summary import HeadlineRow
 
     parsed = [HeadlineRow.model_validate(r) for r in rows]
@@ -132,6 +136,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         ("AUC", lambda r: rundir.format_estimate(r.auc)),
         ("queries", lambda r: "-" if r.queries is None else str(r.queries)),
         ("s", lambda r: "-" if r.seconds is None else f"{r.seconds:.0f}")]
+    if not seconds:
+        cols = [c for c in cols if c[0] != "s"]
     table = [[h for h, _ in cols]] + [[cell(r) for _, cell in cols] for r in parsed]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]

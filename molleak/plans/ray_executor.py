@@ -3,7 +3,9 @@
 Each pending cell is one Ray task running `run_one` with the cell's `resources` (`cpus` ->
 num_cpus, `memory_gb` -> memory, `gpus` -> num_gpus, fractions allowed) and as many torch threads
 as it reserves CPUs (one by default). A task whose worker dies (killed, out of memory, a lost node)
-is retried `max_retries` times; results are yielded as tasks finish (`ray.wait`).
+is retried `max_retries` times; results are yielded as tasks finish (`ray.wait`). Its `slots` (the
+cluster's CPUs over a cell's, read when a plan starts) feed the plan's one progress display
+(`molleak.plans.runner.progress_line`), as a local pool's workers do.
 
 **Shared filesystem.** A cell writes its outputs and its record (`cell.json`) into its cell
 directory on the node that runs it; the record also comes back as the task's return value. The plan
@@ -49,9 +51,9 @@ def ray_options(cell: Cell, max_retries: int) -> dict[str, Any]:
 
 def _task(cell: Cell, cell_dir: str, key: str, fn: Callable[..., dict[str, Any]], threads: int) -> dict[str, Any]:
     """One cell in a Ray worker: its torch threads, the cell kinds, then the one `run_one`."""
-    import torch
+    from molleak.threads import apply_threads
 
-    torch.set_num_threads(threads)
+    apply_threads(threads, "ray worker")
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{cell.id}] %(message)s")
     _load_kinds()
     if cell.kind not in CELL_KINDS:  # a kind registered outside molleak (a script, a test): the driver's function
@@ -77,6 +79,7 @@ class RayExecutor:
         self.max_retries = int(max_retries)
         self._started = False
         self._warned_fs = False
+        self.slots = 1  # cells at once, for the progress display: set from the cluster's CPUs when a plan starts
 
     def _init(self):
         ray = _ray()
@@ -104,8 +107,10 @@ class RayExecutor:
         ray = self._init()
         remote = ray.remote(_task)
         pending: dict[Any, tuple[Cell, Path]] = {}
-        for cell, cell_dir, key in jobs:
-            opts = ray_options(cell, self.max_retries)
+        options = [ray_options(cell, self.max_retries) for cell, _, _ in jobs]
+        per_cell = max(opts["num_cpus"] for opts in options)
+        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1) // max(per_cell, 1e-9)))
+        for (cell, cell_dir, key), opts in zip(jobs, options, strict=True):
             threads = max(1, int(opts["num_cpus"]))
             ref = remote.options(**opts).remote(cell, str(cell_dir), key, CELL_KINDS.get(cell.kind), threads)
             pending[ref] = (cell, Path(cell_dir))

@@ -95,16 +95,20 @@ def run_one(cell: Cell, cell_dir: str | Path, key: str) -> dict[str, Any]:
 
 def _run_in_worker(cell: Cell, cell_dir: str, key: str, threads: int) -> dict[str, Any]:
     """A cell in a worker process: one torch thread, so workers do not fight over cores."""
-    import torch
+    from molleak.threads import apply_threads
 
-    torch.set_num_threads(threads)
+    apply_threads(threads, "plan worker")
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{cell.id}] %(message)s")
     _load_kinds()
     return run_one(cell, cell_dir, key)
 
 
 class Executor(Protocol):
-    """Runs cells; yields (cell, record) as each finishes, in any order."""
+    """Runs cells; yields (cell, record) as each finishes, in any order.
+
+    `slots` (optional, default 1): how many cells it runs at once, read by `run_plan`'s progress
+    display after each finished cell (an executor may learn it when it starts, e.g. a Ray cluster's CPUs).
+    """
 
     def map(self, jobs: Sequence[tuple[Cell, Path, str]]) -> Iterator[tuple[Cell, dict[str, Any]]]: ...
 
@@ -116,6 +120,10 @@ class LocalExecutor:
         if workers < 1:
             raise MolleakError(f"workers must be at least 1, got {workers}")
         self.workers = int(workers)
+
+    @property
+    def slots(self) -> int:
+        return self.workers
 
     def map(self, jobs: Sequence[tuple[Cell, Path, str]]) -> Iterator[tuple[Cell, dict[str, Any]]]:
         if self.workers == 1 or len(jobs) < 2:
@@ -159,8 +167,18 @@ def _load_kinds() -> None:
     """Import the modules that register cell kinds (spawned workers start with none)."""
     import importlib
 
-    for module in ("molleak.plans.cells", "molleak.plans.leakage", "molleak.plans.shadows"):
+    for module in ("molleak.plans.cells", "molleak.plans.leakage", "molleak.plans.shadows", "molleak.plans.dock"):
         importlib.import_module(module)
+
+
+def progress_line(what: str, done: int, total: int, running: int, failed: int, seconds_left: float) -> str:
+    """The one progress line of a plan, on every backend.
+
+    `running` is what the executor has room for (`min(slots, cells left)`): cells queued on a Ray
+    cluster count as running once the cluster has CPUs for them.
+    """
+    return (f"{what}: {done}/{total} cells done, {running} running, {failed} failed; "
+            f"about {seconds_left:.0f} s left")
 
 
 @dataclass
@@ -183,7 +201,8 @@ def run_plan(cells: Iterable[Cell], cells_dir: str | Path, executor: Executor | 
              progress: bool = False, what: str = "plan") -> PlanResult:
     """Run every cell whose key changed or that has no result; returns every cell's record.
 
-    Progress (cells done, running, failed, estimated time left) is logged as cells finish.
+    Progress (cells done, running, failed, estimated time left) is logged as cells finish, and shown
+    as a bar with `progress`: one display whatever the executor (`progress_line`).
     """
     _load_kinds()
     cells = list(cells)
@@ -214,9 +233,10 @@ def run_plan(cells: Iterable[Cell], cells_dir: str | Path, executor: Executor | 
         records[cell.id] = record
         failed += record["status"] != "done"
         elapsed = time.perf_counter() - t0
+        running = min(int(getattr(executor, "slots", 1)), len(jobs) - i)
         left = elapsed / i * (len(jobs) - i)
-        log.info("%s: %d/%d cells run (%d failed), %s %s; about %.0f s left", what, i, len(jobs), failed, cell.id,
-                 record["status"], left)
+        log.info("%s; %s %s", progress_line(what, i, len(jobs), running, failed, left), cell.id, record["status"])
+        bar.set_postfix(running=running, failed=failed, refresh=False)
         bar.update(1)
     bar.close()
     return PlanResult({c.id: records[c.id] for c in cells}, resumed, len(jobs), failed,

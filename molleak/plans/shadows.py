@@ -94,7 +94,14 @@ def statistics_cell(params: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
             strategy = load_strategy(params["model"])
             out[name] = loss_statistic(per_molecule_losses(strategy, smiles, draws=params["draws"], seed=params["seed"]))
         else:
-            victim = victim or Victim.from_checkpoint(params["model"])
+            if victim is None:
+                victim = Victim.from_checkpoint(params["model"])
+                if params.get("defence"):
+                    # the model's answers through an output defence, noise keyed by the model (see plans.defences)
+                    from molleak.serve.defences import Defence, DefendedVictim
+
+                    victim = DefendedVictim(victim, Defence(**params["defence"]), "audit",
+                                            params["defence_secret"].encode())
             out[name] = membership_scores(victim, smiles, statistic=name, n_neighbours=params["n_neighbours"],
                                           seed=params["seed"])
     path = Path(cell_dir) / "statistics.npz"
@@ -125,6 +132,9 @@ class ShadowPlan:
     n_boot: int = 500
     fprs: tuple[float, ...] = (0.01, 0.001)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: an output defence (`molleak.serve.defences.Defence` settings) every model's black-box answers pass
+    #: through: the victim's as served, the shadows' as the attacker (who knows the deployment) mimics it
+    defence: dict[str, Any] | None = None
 
 
 def _write_smiles(path: Path, smiles: list[str]) -> str:
@@ -230,13 +240,26 @@ def run_shadow_membership(
     both = _write_smiles(design / "scored.smi", targets + rmia_pop)
     stat_params = {"molecules": both, "statistics": list(plan.statistics), "draws": plan.draws, "seed": plan.seed,
                    "n_neighbours": plan.n_neighbours}
-    stat_cells = [Cell(f"stats_{name}", "statistics", {"model": path, **stat_params}, inputs=(path, both))
+    suffix = ""
+    if plan.defence:
+        from molleak.serve.defences import Defence
+
+        Defence(**plan.defence)  # refuse bad settings before any cell runs
+        suffix = "@" + "_".join(f"{k}={v}" for k, v in sorted(plan.defence.items()))
+
+    def params_of(name: str, path: str) -> dict[str, Any]:
+        if not plan.defence:
+            return {"model": path, **stat_params}
+        return {"model": path, **stat_params, "defence": plan.defence, "defence_secret": f"{plan.seed}:{name}"}
+
+    stat_cells = [Cell(f"stats_{name}{suffix}", "statistics", params_of(name, path), inputs=(path, both))
                   for name, path in models.items() if name != "victim"]
-    victim_cell = Cell("stats_victim", "statistics", {"model": str(victim), **stat_params}, inputs=(str(victim), both))
+    victim_cell = Cell(f"stats_victim{suffix}", "statistics", params_of("victim", str(victim)),
+                       inputs=(str(victim), both))
     done = run_plan(stat_cells, shared / "cells", executor, progress=progress, what="shadow statistics")
     mine = run_plan([victim_cell], out / "cells", executor, progress=progress, what="victim statistics")
-    stats = {c.id[len("stats_"):]: load_arrays(done.result(c.id)["file"]) for c in stat_cells}
-    stats["victim"] = load_arrays(mine.result("stats_victim")["file"])
+    stats = {c.id[len("stats_"):len(c.id) - len(suffix)]: load_arrays(done.result(c.id)["file"]) for c in stat_cells}
+    stats["victim"] = load_arrays(mine.result(victim_cell.id)["file"])
 
     # --- the attacker's scores, then the owner's evaluation --------------------------------------
     n = len(targets)

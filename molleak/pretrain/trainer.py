@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -162,8 +164,13 @@ def recipe_from_provenance(provenance: dict[str, Any], victim: str, what: str, f
     return config
 
 
-def featurize_all(smiles: list[str], featurizer: str, what: str = "training set") -> list[Any]:
-    """Featurise a whole training set, failing with one line naming the first bad molecule."""
+def feature_cache_dir() -> Path:
+    """Where featurised training sets are kept: `$MOLLEAK_CACHE_DIR/features`, else `~/.cache/molleak/features`."""
+    env = os.environ.get("MOLLEAK_CACHE_DIR")
+    return (Path(env) if env else Path.home() / ".cache" / "molleak") / "features"
+
+
+def _featurize_fresh(smiles: list[str], featurizer: str, what: str) -> list[Any]:
     from rdkit import Chem
 
     feat = FEATURIZERS.get(featurizer).featurize
@@ -176,6 +183,46 @@ def featurize_all(smiles: list[str], featurizer: str, what: str = "training set"
             if mol is None:
                 raise MolleakError(f"{what}: invalid SMILES {shorten(s)}")
             graphs.append(feat(mol, s))
+    return graphs
+
+
+def featurize_all(smiles: list[str], featurizer: str, what: str = "training set",
+                  cache_dir: str | os.PathLike | bool | None = None) -> list[Any]:
+    """Featurise a whole training set, failing with one line naming the first bad molecule.
+
+    For the pretrain-gnns featuriser the graphs are kept in a feature cache (`cache_dir`; None: the
+    default `feature_cache_dir()`, False: none) as one .npz of integer arrays per set, keyed by the
+    sha256 of the SMILES in order, `FEATURIZER_VERSION` and RDKit's version: the epochs of one run and every victim
+    built from the same set (shadows, reference victims, seeds) featurise it once. Arrays read back
+    are the ones featurisation makes, so training from the cache gives bitwise the same weights.
+    """
+    if cache_dir is False or featurizer != "pretrain_gnns" or not smiles:
+        return _featurize_fresh(smiles, featurizer, what)
+    from rdkit import rdBase
+
+    from molleak.data.featurize import FEATURE_FALLBACKS, FEATURIZER_VERSION, graphs_from_npz, graphs_to_npz
+
+    root = feature_cache_dir() if cache_dir is None or cache_dir is True else Path(cache_dir)
+    # RDKit's version too: its perception (aromaticity, stereo) decides the features
+    path = root / f"{featurizer}-v{FEATURIZER_VERSION}-rdkit{rdBase.rdkitVersion}-{sha256_lines(smiles)}.npz"
+    if path.is_file():
+        try:
+            graphs, fallbacks = graphs_from_npz(path)
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring feature cache %s (%s); featurising afresh", path, exc)
+        else:
+            if len(graphs) == len(smiles):
+                FEATURE_FALLBACKS.update(fallbacks)
+                log.info("%s: %d graphs read from the feature cache %s", what, len(graphs), path)
+                return graphs
+            log.warning("ignoring feature cache %s (%d graphs for %d SMILES)", path, len(graphs), len(smiles))
+    before = Counter(FEATURE_FALLBACKS)
+    graphs = _featurize_fresh(smiles, featurizer, what)
+    fallbacks = {k: v - before[k] for k, v in FEATURE_FALLBACKS.items() if v - before[k]}
+    try:
+        write_atomic(path, graphs_to_npz(graphs, fallbacks))
+    except OSError as exc:  # a read-only or full cache directory costs the reuse, not the run
+        log.warning("could not write the feature cache %s: %s", path, exc)
     return graphs
 
 
@@ -227,12 +274,14 @@ def pretrain(
     extra_provenance: dict[str, Any] | None = None,
     targets: Sequence[float] | None = None,
     dp: DPConfig | None = None,
+    feature_cache: str | Path | bool | None = None,
 ) -> dict[str, Any]:
     """Pre-train an encoder on `smiles` and save it as a victim checkpoint at `out`.
 
     `targets` (one per SMILES) is for supervised strategies (`needs_targets`, e.g. the
     regression fine-tune): each prepared graph is then paired with its target.
     `dp` (a `molleak.pretrain.dp.DPConfig`, or `config.dp`) trains by DP-SGD (see `molleak.pretrain.dp`).
+    `feature_cache`: where featurised training sets are kept (see `featurize_all`; False: not kept).
 
     Returns the checkpoint's provenance (loss per epoch, seconds per epoch, ...).
     """
@@ -274,7 +323,7 @@ def pretrain(
         else:
             log.warning("ignoring %s: it was made with another config or training set", rpath)
 
-    raw_graphs = featurize_all(smiles, strategy.encoder.featurizer)
+    raw_graphs = featurize_all(smiles, strategy.encoder.featurizer, cache_dir=feature_cache)
     spread_sample = raw_graphs[:COLLAPSE_SAMPLE]  # kept for the collapse check; the rest is not needed again
     graphs = [strategy.prepare(g) for g in raw_graphs]
     del raw_graphs

@@ -104,6 +104,26 @@ class Defence(BaseModel):
         return out
 
 
+class DefendedVictim:
+    """A victim whose answers pass through a defence in process: what one key of the served API gets.
+
+    For measuring a defence without a server (`molleak.plans.defences`); the served API applies the
+    same `Defence.apply` to the same canonical SMILES, so the rows are the same.
+    """
+
+    def __init__(self, victim: Any, defence: Defence, key_name: str, secret: bytes):
+        self.victim, self.defence, self.key_name, self.secret = victim, defence, key_name, secret
+
+    def embed(self, smiles: list[str]) -> np.ndarray:
+        from molleak.chem import canonical_smiles
+
+        keys = [canonical_smiles(s) or s for s in smiles]
+        return self.defence.apply(self.victim.embed(smiles), keys, self.key_name, self.secret)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.victim, name)
+
+
 def quantize(x: np.ndarray, bits: int, lo: float, hi: float) -> np.ndarray:
     """Clip to [lo, hi] and snap to the nearest of 2**bits evenly spaced levels from lo to hi."""
     levels = 2**bits - 1

@@ -111,11 +111,14 @@ def test_the_audit_runs_the_shadow_attack_and_its_verdict_reaches_the_report(aud
 
 
 def test_a_method_registered_in_a_test_runs_in_a_bench_plan(tiny_tier, tmp_path):
+    from test_bench import mini_tier
+
     from molleak.plans.bench.runner import run_bench
     from molleak.plans.bench.suites import BenchConfig
 
+    # the tiny tier cut to 300 private molecules: what is tested is the method's path through the plan
     summary = run_bench("table1", tmp_path / "bench", BenchConfig(
-        data=str(tiny_tier), steps=[1], baselines=[TOY], controls=False, fcd=False, n_templates=10, n_motifs=20,
+        data=str(mini_tier(tiny_tier, tmp_path / "data")), steps=[1], baselines=[TOY], controls=False, fcd=False, n_templates=10, n_motifs=20,
         epochs=1), n_boot=50)
     assert summary["skipped"] == 0
     cell = tmp_path / "bench" / "cells" / f"attrmask.victim-s1-{TOY}-aux-seed0"

@@ -97,3 +97,57 @@ def test_a_cell_whose_worker_dies_is_retried_and_the_plan_completes(local_ray, t
     result = plan.result("crash")
     assert marker.is_file() and result["first_pid"] != result["pid"]  # a second worker ran it
     assert plan.result("noop") == {"echo": {"y": 2}}
+
+
+def _progress(caplog) -> list[str]:
+    """The plan's progress lines, less what depends on timing (seconds left, which cell finished)."""
+    return [r.getMessage().split(";")[0] for r in caplog.records
+            if r.name == "molleak.plans.runner" and " cells done, " in r.getMessage()]
+
+
+@pytest.mark.slow  # about 30 s on a loaded 2-core machine: the local pool's processes start from scratch
+def test_the_progress_display_is_the_same_on_both_backends(local_ray, tmp_path, moses_sample, caplog):
+    """Cells done, running, failed and time left: one display, whether cells run in 2 local processes or
+    on a 2-CPU Ray instance (a plan of 4 victims: 2 run, then 2, then 0 are left to run)."""
+    data = tmp_path / "train.smi"
+    write_smiles(data, moses_sample[:60])
+    recipe = PretrainConfig(strategy="attrmask", epochs=1, batch_size=32, seed=0,
+                            encoder_config={"num_layers": 1, "emb_dim": 8})
+    cells = [victim_cell_spec(f"v{i}", "victim", recipe, tmp_path / "{backend}" / f"v{i}.pt", data=data, seed=i)
+             for i in range(4)]
+    shown = {}
+    for backend, executor in (("local", LocalExecutor(2)), ("ray", RayExecutor())):
+        caplog.clear()
+        mine = [Cell(c.id, c.kind, {**c.params, "out": c.params["out"].replace("{backend}", backend)}, c.inputs)
+                for c in cells]
+        with caplog.at_level("INFO", logger="molleak.plans.runner"):
+            plan = run_plan(mine, tmp_path / backend / "cells", executor, what="victims")
+        assert (plan.ran, plan.failed) == (4, 0)
+        shown[backend] = _progress(caplog)
+    assert shown["local"] == shown["ray"] == [f"victims: {i}/4 cells done, {min(2, 4 - i)} running, 0 failed"
+                                              for i in range(1, 5)]
+
+
+RECEPTORS = HERE.parents[1] / ".." / "shared" / "data" / "receptors"
+
+
+@pytest.mark.dock
+@pytest.mark.skipif(not (RECEPTORS / "parp1.pdbqt").is_file(), reason="shared receptors not present")
+def test_docking_cells_on_ray_give_the_local_energies(local_ray, tmp_path):
+    pytest.importorskip("vina")
+    pytest.importorskip("meeko")
+    import numpy as np
+
+    from molleak.attack.scoring.dock import BOXES, DockSettings
+    from molleak.plans.dock import dock_plan
+
+    settings = DockSettings(str(RECEPTORS / "parp1.pdbqt"), BOXES["parp1"][0], (10.0, 10.0, 10.0), 1, 0)
+    ligands = ["Oc1ccccc1", "CCO", "c1ccncc1", "C1CC"]
+    energies = {}
+    for backend, executor in (("local", LocalExecutor(1)), ("ray", RayExecutor())):
+        energies[backend], failures, plan = dock_plan(ligands, settings, tmp_path / backend / "cells",
+                                                      tmp_path / backend / "cache", executor=executor, chunk=2,
+                                                      timeout=120)
+        assert (plan.ran, plan.failed) == (2, 0) and "invalid SMILES" in failures["C1CC"]
+    assert np.isfinite(energies["ray"][:3]).all()
+    assert np.array_equal(energies["local"], energies["ray"], equal_nan=True)

@@ -99,8 +99,9 @@ def test_pyg_generated_propagate_source_is_not_left_in_the_temp_dir():
     import sys
     from pathlib import Path
 
-    from molleak.models.gin import GINEncoder
+    from molleak.models.pretrain_gnns_layers import GCNEncoder
 
-    encoder = GINEncoder(num_layers=1, emb_dim=8)
-    module = sys.modules[f"{type(encoder.gnns[0]).__module__}_GINConv_propagate"]
+    # the GIN layer no longer uses `propagate`; the GCN / GraphSAGE / GAT layers still do
+    encoder = GCNEncoder(num_layers=1, emb_dim=8)
+    module = sys.modules[f"{type(encoder.gnns[0]).__module__}_GCNConv_propagate"]
     assert not Path(module.__file__).exists()  # PyG writes one file per process and never removes it

@@ -53,8 +53,16 @@ class DockSettings:
     exhaustiveness: int = 1
     seed: int = 0
 
+    @property
+    def vina_seed(self) -> int:
+        """Vina's seed for this run's seed: Vina takes seed 0 as "draw one at random" and keeps a C int, so
+        run seeds 0, 1, ... become 1, 2, ... (with a fixed seed Vina re-seeds every docking, so an energy
+        depends on the ligand, receptor, box and seed only, not on what the worker docked before)."""
+        return self.seed % (2**31 - 1) + 1
+
     def cache_key(self) -> str:
-        text = f"{sha256_file(self.receptor)}|{self.center}|{self.size}|{self.exhaustiveness}|{self.seed}"
+        # "vina_seed" marks caches made since run seed 0 stopped meaning an unseeded Vina
+        text = f"{sha256_file(self.receptor)}|{self.center}|{self.size}|{self.exhaustiveness}|{self.seed}|vina_seed"
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -105,7 +113,7 @@ def _worker(settings: DockSettings, tasks: mp.Queue, results: mp.Queue, worker_i
     """Build the grid once, then dock (index, smiles) tasks until a None arrives."""
     from vina import Vina
 
-    vina = Vina(sf_name="vina", cpu=1, seed=settings.seed, verbosity=0)
+    vina = Vina(sf_name="vina", cpu=1, seed=settings.vina_seed, verbosity=0)
     vina.set_receptor(settings.receptor)
     vina.compute_vina_maps(center=list(settings.center), box_size=list(settings.size))
     results.put((worker_id, None, None, "ready"))
@@ -153,6 +161,25 @@ class _Pool:
         self.procs.clear()
 
 
+def cache_file(cache_dir: str | os.PathLike, settings: DockSettings) -> Path:
+    """The TSV cache of one settings' energies (smiles, energy or empty, failure reason)."""
+    return Path(cache_dir) / f"vina_{settings.cache_key()}.tsv"
+
+
+def read_cache(path: Path) -> dict[str, tuple[float, str]]:
+    """SMILES -> (energy, NaN when it failed; failure reason or "") from a cache TSV (empty when absent)."""
+    cache: dict[str, tuple[float, str]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            smi, energy, reason = line.split("\t")
+            cache[smi] = (float(energy) if energy else float("nan"), reason)
+    return cache
+
+
+def write_cache(path: Path, cache: dict[str, tuple[float, str]]) -> None:
+    write_atomic(path, "".join(f"{s}\t{'' if np.isnan(e) else e}\t{r}\n" for s, (e, r) in cache.items()))
+
+
 def dock_smiles(smiles: list[str], settings: DockSettings, *, workers: int = 2, timeout: float = 60.0,
                 cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, dict[str, str]]:
     """Vina energies (kcal/mol) of molecules; NaN where docking failed.
@@ -167,17 +194,13 @@ def dock_smiles(smiles: list[str], settings: DockSettings, *, workers: int = 2, 
     Returns:
         (energies, failures): failures maps SMILES to the reason it has no energy.
     """
-    cache: dict[str, tuple[float, str]] = {}
-    cache_path = Path(cache_dir) / f"vina_{settings.cache_key()}.tsv" if cache_dir is not None else None
-    if cache_path is not None and cache_path.is_file():
-        for line in cache_path.read_text().splitlines():
-            smi, energy, reason = line.split("\t")
-            cache[smi] = (float(energy) if energy else float("nan"), reason)
+    cache_path = cache_file(cache_dir, settings) if cache_dir is not None else None
+    cache = read_cache(cache_path) if cache_path is not None else {}
     todo = [s for s in dict.fromkeys(smiles) if s not in cache]
 
     def save() -> None:
         if cache_path is not None:
-            write_atomic(cache_path, "".join(f"{s}\t{'' if np.isnan(e) else e}\t{r}\n" for s, (e, r) in cache.items()))
+            write_cache(cache_path, cache)
 
     if todo:
         log.info("dock: %d ligands to dock (%d cached) on %d workers", len(todo), len(smiles) - len(todo), workers)
@@ -277,14 +300,22 @@ class DockScore(Score):
         self.subsample = None if subsample is None else int(subsample)
         self.workers, self.timeout, self.cache_dir = workers, float(timeout), cache_dir
 
+    def chosen(self, n: int, seed: int) -> np.ndarray:
+        """Indices of the pool's `n` unique molecules this score docks with the run's `seed`."""
+        if self.subsample is not None and self.subsample < n:
+            return np.sort(np.random.default_rng([seed, 11]).choice(n, size=self.subsample, replace=False))
+        return np.arange(n)
+
+    def settings(self, seed: int) -> DockSettings:
+        return DockSettings(self.receptor, self.center, self.size, self.exhaustiveness, seed)
+
     def __call__(self, ctx: AttackContext) -> ScoreResult:
         from molleak.chem import default_workers
 
         n = len(ctx.smiles)
-        chosen = np.arange(n)
-        if self.subsample is not None and self.subsample < n:
-            chosen = np.sort(np.random.default_rng([ctx.seed, 11]).choice(n, size=self.subsample, replace=False))
-        settings = DockSettings(self.receptor, self.center, self.size, self.exhaustiveness, ctx.seed)
+        chosen = self.chosen(n, ctx.seed)
+        settings = self.settings(ctx.seed)
+        # a plan may have docked these molecules already, as cells (`molleak.plans.dock`), into this cache
         cache_dir = self.cache_dir or (Path(ctx.work_dir) / "dock_cache" if ctx.work_dir is not None else None)
         t0 = time.perf_counter()
         energies, failures = dock_smiles([ctx.smiles[i] for i in chosen], settings,

@@ -16,6 +16,8 @@
   (`molleak.evaluate.evaluate_run`), plus `bench_cell.json` (the cell spec). A cell with a
   `results.json` is not recomputed. A cell that cannot run (no receptor, no reference victim for
   this victim, a method error) gets `skipped.json` with the reason instead, retried on the next run.
+- `dock_cells/<cell-id>-NNNN/`, `dock_cache/`: the molecules of the `dock` cells, docked ahead a chunk per
+  cell (`molleak.plans.dock.dock_ahead`, any executor) into the cache their score reads.
 - `plan.json`: each suite's rows and the cell ids of their columns; `table.md`, `table.json`
   (`molleak.plans.bench.aggregate`).
 
@@ -393,6 +395,10 @@ def run_bench(suite: str, bench_dir: str | Path, config: BenchConfig, *, n_boot:
             status[cid] = _skip(paths.cells / cid, cid, reason)
         else:
             runnable.append(cell_of(paths, config, spec, seed))
+    from molleak.plans.dock import dock_ahead
+
+    # docking (seconds to minutes a molecule) runs ahead as cells of its own, spread by the executor
+    dock_ahead(runnable, paths.cells, paths.bench / "dock_cells", executor or LocalExecutor(config.dock_workers))
     plan = run_plan(runnable, paths.cells, executor, what=f"bench {suite}")
     for cell in runnable:
         record = plan.records[cell.id]
