@@ -238,18 +238,21 @@ def summarise(results: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
 
     tests = [(i, j) for i, c in enumerate(results["cells"]) for j, _ in enumerate(c["rows"])]
     adjusted = holm_adjust([results["cells"][i]["rows"][j]["p_auc"] for i, j in tests])
-    survived: dict[int, bool] = {}
+    survived: dict[tuple[int, str], bool] = {}  # (cell, access) -> a primary test of that access survived
     for (i, j), p in zip(tests, adjusted, strict=True):
-        results["cells"][i]["rows"][j]["p_holm_curve"] = p
-        survived[i] = survived.get(i, False) or bool(p < alpha)
+        row = results["cells"][i]["rows"][j]
+        row["p_holm_curve"] = p
+        for access in (row["access"], "any"):
+            survived[(i, access)] = survived.get((i, access), False) or bool(p < alpha)
     levels: dict[str, dict[str, Any]] = {}
     for i, c in enumerate(results["cells"]):
-        lv = levels.setdefault(c["level"], {"defence": c["defence"], "cells": []})
-        lv["cells"].append((c, survived.get(i, False)))
+        levels.setdefault(c["level"], {"defence": c["defence"], "cells": []})["cells"].append((i, c))
     rows = []
     for name, lv in levels.items():
-        cs = [c for c, _ in lv["cells"]]
-        detected = sum(d for _, d in lv["cells"])
+        cs = [c for _, c in lv["cells"]]
+        seeds_detected = {a: sum(survived.get((i, a), False) for i, _ in lv["cells"])
+                          for a in ("any", "white box", "black box")}
+        detected = seeds_detected["any"]
         util = {t: [c["utility"][t] for c in cs] for t in cs[0]["utility"]}
         attack = {}
         for key in {(r["access"], r["statistic"], r["attack"]) for c in cs for r in c["rows"]}:
@@ -259,22 +262,27 @@ def summarise(results: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
                 "tpr_at_1pct": [r["tpr_at_fpr"]["0.01"]["value"] for r in vals]}
         row = {"level": name, "defence": lv["defence"], "n_seeds": len(cs), "detected_seeds": detected,
                "detected": detected * 2 > len(cs), "attack": attack,
+               "detected_by_access": {a: n * 2 > len(cs) for a, n in seeds_detected.items() if a != "any"},
                "utility": {t: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
                            for t, v in util.items()},
                "utility_mean": float(np.mean([np.mean(v) for v in util.values()]))}
         if lv["defence"] == "dp":
             row["epsilon_spent"] = [c["epsilon_spent"] for c in cs]
             row["empirical_epsilon"] = [c["empirical_epsilon"]["epsilon_lower_bound"] for c in cs]
-            row["noise_multiplier"] = [c["noise_multiplier"] for c in cs]
+            row["noise_multiplier"] = [c.get("noise_multiplier") for c in cs]
         rows.append(row)
     rand = results.get("random_init") or []
     floor = float(np.mean([np.mean(list(u.values())) for u in rand])) if rand else None
     fixes = {}
     for kind in ("dp", "output"):
+        # DP must remove leakage through any access; an output defence can only act on what the API returns
+        def hit(r: dict[str, Any], kind: str = kind) -> bool:
+            return r["detected"] if kind == "dp" else r["detected_by_access"]["black box"]
+
         own = [r for r in rows if r["defence"] == kind]
         undefended = next((r for r in rows if r["level"] == level_name(None)), None)
-        clean = [r for r in own if not r["detected"] and r["level"] != level_name(None)]
-        if undefended is not None and not undefended["detected"]:
+        clean = [r for r in own if not hit(r) and r["level"] != level_name(None)]
+        if undefended is not None and not hit(undefended):
             fixes[kind] = {"level": None, "why": "no leakage detected without defence: nothing to remove"}
         elif clean:
             best = max(clean, key=lambda r: r["utility_mean"])
@@ -301,8 +309,8 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     for r in summary["levels"]:
         first = True
         for name, a in sorted(r["attack"].items()):
-            if r["defence"] == "dp" and not name.startswith("white"):
-                continue
+            if r["defence"] == "dp" and not name.startswith("white") and r["level"] != level_name(None):
+                continue  # DP levels: the white box; the undefended level also shows the output curve's start
             util = f"{r['utility_mean']:.3f}" if first else ""
             spent = lb = det = ""
             if first:

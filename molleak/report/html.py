@@ -33,6 +33,7 @@ from molleak import rundir
 from molleak.errors import MolleakError
 from molleak.report import figures
 from molleak.report.decision import decision_section, verdict_label
+from molleak.report.defences import defences_section
 from molleak.report.load import AuditData, discover, label_with_private
 from molleak.report.markup import esc, missing, scalar, table
 from molleak.report.summary import AuditSummary, build_summary
@@ -47,6 +48,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Headline table and verdicts"),
     ("tables", "Tables"),
     ("attribution", "Leakage attribution"),
+    ("defences", "Defences: privacy against utility"),
     ("precision", "precision@K per victim"),
     ("alpha", "Learned alpha per victim"),
     ("roc", "ROC curves (log FPR)"),
@@ -249,6 +251,7 @@ def build_report(root: str | os.PathLike, *, private: str | os.PathLike | None =
         "summary": summary_section(summary),
         "tables": tables_section(data, summary.ks),
         "attribution": attribution_section(data),
+        "defences": defences_section(data.defences),
         "precision": figures.precision_section(data),
         "alpha": figures.alpha_section(data),
         "roc": figures.roc_section(data),

@@ -23,6 +23,8 @@ from molleak.rundir import KINDS, ROLE_LABELS, Role
 # attribution.json: `molleak leakage --victim-run` or the audit (molleak.plans); leakage.json,
 # canary.json, sweep.json: `molleak leakage` (molleak.plans.leakage)
 ATTRIBUTION_FILES = ("attribution.json", "leakage.json", "canary.json", "sweep.json")
+# defences.json: `molleak defences` (molleak.plans.defences.RESULTS_FILE)
+DEFENCES_FILE = "defences.json"
 METADATA_FILE = rundir.METADATA_FILE
 # the bench aggregator's outputs (molleak.plans.bench.aggregate)
 TABLE_JSON, TABLE_MD = "table.json", "table.md"
@@ -133,6 +135,7 @@ class AuditData:
     attribution_files: list[tuple[str, dict[str, Any]]]  # (relative path, content)
     notes: list[str]
     private: dict[str, Any] | None = None
+    defences: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (relative path, defences.json)
 
 
 def _try(read: Callable[[], T], problems: list[str], what: str) -> T | None:
@@ -209,6 +212,7 @@ def discover(root: str | os.PathLike) -> AuditData:
     runs: list[RunData] = []
     tables: list[tuple[str, dict[str, Any] | None, str]] = []
     attribution: list[tuple[str, dict[str, Any]]] = []
+    defences: list[tuple[str, dict[str, Any]]] = []
     for d in _walk(root):
         rel = _rel(d, root)
         if rundir.is_run_dir(d):
@@ -223,14 +227,19 @@ def discover(root: str | os.PathLike) -> AuditData:
             parsed = _optional(d / TABLE_JSON, lambda d=d: rundir.read_json(d / TABLE_JSON, "bench table"), notes)
             md = (d / TABLE_MD).read_text(encoding="utf-8", errors="replace") if (d / TABLE_MD).is_file() else ""
             tables.append((rel, parsed, md))
+        if (d / DEFENCES_FILE).is_file():
+            obj = _optional(d / DEFENCES_FILE, lambda d=d: rundir.read_json(d / DEFENCES_FILE, "defence curve"), notes)
+            if obj:
+                defences.append((f"{rel}/{DEFENCES_FILE}", obj))
         for fname in ATTRIBUTION_FILES:
             obj = _optional(d / fname, lambda d=d, f=fname: rundir.read_json(d / f, "attribution file"), notes)
             if obj:
                 attribution.append((f"{rel}/{fname}", obj))
-    if not runs and not tables and not attribution:
+    if not runs and not tables and not attribution and not defences:
         raise MolleakError(f"report: {root} holds no run directory ({rundir.CONFIG_FILE} and {rundir.EXTRACT_FILE}), "
                            f"no benchmark table and no attribution file")
-    return AuditData(root=root, runs=runs, tables=tables, attribution_files=attribution, notes=notes)
+    return AuditData(root=root, runs=runs, tables=tables, attribution_files=attribution, notes=notes,
+                     defences=defences)
 
 
 def load_named_runs(runs: Mapping[str, str | os.PathLike]) -> list[RunData]:

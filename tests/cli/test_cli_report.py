@@ -31,7 +31,7 @@ def test_report_writes_html_and_prints_one_line(run_dir, tmp_path, capsys):
     assert main(["report", str(run_dir), "--out", str(out), "--top", "6"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"wrote {out} (1 runs, 1 evaluated, 1 victims")
-    assert "nothing to show in: attribution, learning-curve" in lines[0]
+    assert "nothing to show in: attribution, defences, learning-curve" in lines[0]
     page = out.read_text(encoding="utf-8")
     assert all(f'<section id="{sid}">' in page for sid in SECTION_IDS)
     assert page.count("class='mol ") == 6

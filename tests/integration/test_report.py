@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report_support import POOL, write_audit, write_run
+from test_report_support import POOL, write_audit, write_defences, write_run
 
 from molleak.errors import MolleakError
 from molleak.report import SECTION_IDS, build_report, write_report
@@ -80,7 +80,9 @@ def parse(page: str) -> ReportParser:
 
 @pytest.fixture(scope="module")
 def audit_dir(tmp_path_factory) -> Path:
-    return write_audit(tmp_path_factory.mktemp("audit"))
+    root = write_audit(tmp_path_factory.mktemp("audit"))
+    write_defences(root / "defences")
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,7 @@ def test_every_section_is_present_and_filled(audit_report):
     assert summary.missing == [], summary.missing
     for sid in ("decision", "summary", "tables", "attribution", "provenance"):
         assert p.rows.get(sid, 0) > 0, f"section {sid} has no table rows"
-    for sid in ("decision", "precision", "alpha", "roc", "learning-curve", "molecules"):
+    for sid in ("decision", "precision", "alpha", "roc", "learning-curve", "molecules", "defences"):
         assert p.svgs.get(sid, 0) > 0, f"section {sid} has no figure"
     # one precision and one ROC figure per victim (victim, reference, random_init), the victim-free
     # runs drawn in each; the random-init run wrote no labels, so its ROC holds only the prior's curve

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_report import parse
-from test_report_support import attribution_example, write_run
+from test_report_support import attribution_example, write_defences, write_run
 
 from molleak.report import SECTION_IDS, write_report
 
@@ -33,9 +33,11 @@ def report_file(tmp_path_factory) -> Path:
     # one evaluated policy run with labels, a learning curve and attribution: every section has content
     root = write_run(tmp_path_factory.mktemp("audit") / "run", method="policy", victim="/x/victim.pt", seed=7,
                      curve=True, attribution=attribution_example(), steps=2)
+    write_defences(root / "defences")
     out = tmp_path_factory.mktemp("html") / "report.html"
     write_report(root, out, command="pytest")
     return out
+
 
 
 def test_rendered_dom_holds_every_section(report_file, tmp_path):
@@ -45,7 +47,7 @@ def test_rendered_dom_holds_every_section(report_file, tmp_path):
     assert dom.sections == list(SECTION_IDS) and dom.sections[0] == "decision"
     source = parse(report_file.read_text(encoding="utf-8"))
     # the browser kept every figure and table row the file holds
-    assert dom.svgs == source.svgs and all(dom.svgs.get(s, 0) > 0 for s in ("decision", "precision", "alpha", "roc"))
+    assert dom.svgs == source.svgs and all(dom.svgs.get(s, 0) > 0 for s in ("decision", "precision", "alpha", "roc", "defences"))
     assert dom.rows == source.rows and dom.rows["summary"] > 0
     assert len(dom.cards) == len(source.cards) > 0
 

@@ -167,3 +167,25 @@ def write_audit_layout(root: Path) -> Path:
     write_json_atomic(root / "attribution.json", {"one_step": attribution_example(),
                                                   "membership": leakage["membership"]})
     return root
+
+
+def write_defences(out: Path) -> None:
+    """A `defences.json` summarised by the real `summarise` from hand-made attack rows and utilities."""
+    from molleak.plans.defences import RESULTS_FILE, summarise
+    from molleak.runs import write_json_atomic
+
+    def cell(level: str, kind: str, p: float, auc: float, utility: float) -> dict:
+        rows = [{"access": a, "statistic": st, "attack": at, "group": "all", "p_auc": p, "auc": {"value": auc},
+                 "tpr_at_fpr": {"0.01": {"value": auc - 0.5}}}
+                for a, st, at in (("white box", "loss", "lira_offline"), ("black box", "norm", "lira_online"))
+                if kind == "dp" or a == "black box"]
+        extra = {"epsilon_spent": None if level == "eps=inf" else float(level[4:]),
+                 "empirical_epsilon": {"epsilon_lower_bound": 0.0}} if kind == "dp" else {}
+        return {"defence": kind, "level": level, "rows": rows, "utility": {"freesolv": utility}, **extra}
+
+    cells = [cell(lv, kind, p, auc, u) for _ in range(3) for lv, kind, p, auc, u in (
+        ("eps=inf", "dp", 1e-6, 0.8, 0.5), ("eps=10", "dp", 0.4, 0.52, 0.4), ("noise=1", "output", 0.5, 0.5, 0.1))]
+    res = {"cells": cells, "random_init": [{"freesolv": 0.05}], "plan": {"victim_seeds": [0, 1, 2]}}
+    res["summary"] = summarise(res)
+    out.mkdir(parents=True)
+    write_json_atomic(out / RESULTS_FILE, res)

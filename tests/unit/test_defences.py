@@ -112,3 +112,23 @@ def test_defence_settings_are_validated(tmp_path):
         with pytest.raises(MolleakError, match="^--defence") as exc:
             parse_defence_options(options)
         assert message in str(exc.value)
+
+
+def test_defended_victim_answers_as_the_served_api_does():
+    # in process (the defence curve) and over HTTP (`molleak serve`) apply the same rows to canonical SMILES
+    import torch
+
+    from molleak.models.gin import GINEncoder
+    from molleak.models.victim import Victim
+    from molleak.serve.defences import DefendedVictim
+
+    torch.manual_seed(0)
+    victim = Victim(GINEncoder(2, 16))
+    defence = Defence(noise_std=0.5)
+    served = DefendedVictim(victim, defence, "alice", b"secret")
+    smiles = ["CCO", "c1ccccc1O"]
+    rows = served.embed(smiles)
+    assert np.array_equal(rows, defence.apply(victim.embed(smiles), ["CCO", "Oc1ccccc1"], "alice", b"secret"))
+    assert np.array_equal(served.embed(["OCC"]), rows[:1])  # another spelling, the same noisy answer
+    assert not np.array_equal(DefendedVictim(victim, defence, "bob", b"secret").embed(smiles), rows)
+    assert served.dim == victim.dim  # everything else is the victim's
