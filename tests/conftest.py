@@ -41,6 +41,22 @@ def _built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> P
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _own_cache_dir(tmp_path_factory):
+    """The run's own molleak cache (feature files, bank indexes, labels): nothing read from or written to
+    the user's `~/.cache/molleak`, so a test never passes thanks to an earlier run's files."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    before = os.environ.get("MOLLEAK_CACHE_DIR")
+    os.environ["MOLLEAK_CACHE_DIR"] = str(root / "molleak-cache")
+    yield
+    if before is None:
+        os.environ.pop("MOLLEAK_CACHE_DIR", None)
+    else:
+        os.environ["MOLLEAK_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread_per_test_process():
     """One intra-op torch thread in every test process, the CLI's default (molleak.threads).
 

@@ -23,9 +23,11 @@ The owner's experiment (`molleak defences`):
 Detection: per victim, the pre-declared primary attacks (white box: loss + offline LiRA, the power
 ladder's primary; black box: `norm` and `invariance` + online LiRA, which learns each statistic's
 direction from IN and OUT shadows), one-sided Mann-Whitney p of AUC > 0.5, Holm across every primary
-test of the curve (levels x victim seeds x attacks). A level "detects" when a majority of its
-victim seeds have a primary test that survives. The cheapest setting that removes the detected
-leakage is the undetected level with the highest mean utility.
+test of the curve (levels x victim seeds x attacks). A level "detects" when any of its victims has
+a primary test that survives (a privacy decision should not rest on the luckier seeds). The cheapest
+setting that removes the detected leakage is the weakest one (largest epsilon, smallest noise) under
+which no victim is detected; its utility is reported beside the undefended one's. Utility differences
+smaller than their spread over seeds are not a ranking, so the order of strength decides, not them.
 """
 
 from __future__ import annotations
@@ -261,8 +263,8 @@ def summarise(results: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
                 "auc": [r["auc"]["value"] for r in vals],
                 "tpr_at_1pct": [r["tpr_at_fpr"]["0.01"]["value"] for r in vals]}
         row = {"level": name, "defence": lv["defence"], "n_seeds": len(cs), "detected_seeds": detected,
-               "detected": detected * 2 > len(cs), "attack": attack,
-               "detected_by_access": {a: n * 2 > len(cs) for a, n in seeds_detected.items() if a != "any"},
+               "detected": detected > 0, "attack": attack,
+               "detected_by_access": {a: n > 0 for a, n in seeds_detected.items() if a != "any"},
                "utility": {t: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
                            for t, v in util.items()},
                "utility_mean": float(np.mean([np.mean(v) for v in util.values()]))}
@@ -283,15 +285,24 @@ def summarise(results: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
         undefended = next((r for r in rows if r["level"] == level_name(None)), None)
         clean = [r for r in own if not hit(r) and r["level"] != level_name(None)]
         if undefended is not None and not hit(undefended):
-            fixes[kind] = {"level": None, "why": "no leakage detected without defence: nothing to remove"}
+            fixes[kind] = {"level": None, "why": "the undefended victims were not detected at this power: nothing measured to remove"}
         elif clean:
-            best = max(clean, key=lambda r: r["utility_mean"])
+            best = min(clean, key=lambda r: strength(results, r["level"]))
             fixes[kind] = {"level": best["level"], "utility_mean": best["utility_mean"],
-                           "why": "the undetected setting with the highest mean probe score"}
+                           "undefended_utility_mean": None if undefended is None else undefended["utility_mean"],
+                           "why": "the weakest setting under which no victim is detected"}
         else:
             fixes[kind] = {"level": None, "why": "every setting measured still detects the leakage"}
     return {"levels": rows, "holm_family": len(tests), "alpha": alpha, "random_init_utility_mean": floor,
             "cheapest": fixes}
+
+
+def strength(results: dict[str, Any], level: str) -> float:
+    """How strong a level's defence is (higher = more perturbation): 1/epsilon for DP, the noise scale for output."""
+    cell = next(c for c in results["cells"] if c["level"] == level)
+    if cell["defence"] == "dp":
+        return 0.0 if cell.get("epsilon") is None else 1.0 / float(cell["epsilon"])
+    return float(cell["noise_scale"])
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:

@@ -116,7 +116,7 @@ def defences_section(files: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
             + "</figcaption></figure>"
             f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
             f"<p>Detection: one-sided Mann-Whitney test of AUC &gt; 0.5 per victim and primary attack, Holm across "
-            f"the curve's {summary.get('holm_family', '?')} tests; a level is detected when most of its victims are. "
+            f"the curve's {summary.get('holm_family', '?')} tests; a level is detected when any of its victims is. "
             f"Below 5 seeds the table gives the mean, the range and n. The empirical lower bound is a one-run "
             f"audit (Steinke et al. 2023) at 95% confidence; a bound above the accountant's epsilon would mean the "
             f"training is not as private as accounted.</p>"

@@ -179,8 +179,9 @@ def write_defences(out: Path) -> None:
                  "tpr_at_fpr": {"0.01": {"value": auc - 0.5}}}
                 for a, st, at in (("white box", "loss", "lira_offline"), ("black box", "norm", "lira_online"))
                 if kind == "dp" or a == "black box"]
-        extra = {"epsilon_spent": None if level == "eps=inf" else float(level[4:]),
-                 "empirical_epsilon": {"epsilon_lower_bound": 0.0}} if kind == "dp" else {}
+        eps = None if level == "eps=inf" else float(level[4:]) if kind == "dp" else None
+        extra = ({"epsilon": eps, "epsilon_spent": eps, "empirical_epsilon": {"epsilon_lower_bound": 0.0}}
+                 if kind == "dp" else {"noise_scale": float(level[6:])})
         return {"defence": kind, "level": level, "rows": rows, "utility": {"freesolv": utility}, **extra}
 
     cells = [cell(lv, kind, p, auc, u) for _ in range(3) for lv, kind, p, auc, u in (

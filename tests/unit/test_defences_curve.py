@@ -23,8 +23,10 @@ def _cell(level: str, kind: str, seed: int, p_white: float | None, p_black: floa
     cell = {"defence": kind, "level": level, "victim_seed": seed, "rows": rows,
             "utility": {"freesolv": utility, "bbb": utility + 0.1}}
     if kind == "dp":
-        cell.update(epsilon_spent=None if level == "eps=inf" else float(level[4:]), noise_multiplier=None,
-                    empirical_epsilon={"epsilon_lower_bound": 0.0})
+        eps = None if level == "eps=inf" else float(level[4:])
+        cell.update(epsilon=eps, epsilon_spent=eps, noise_multiplier=None, empirical_epsilon={"epsilon_lower_bound": 0.0})
+    else:
+        cell["noise_scale"] = float(level[6:])
     return cell
 
 
@@ -34,7 +36,7 @@ def _results() -> dict:
         cells.append(_cell("eps=inf", "dp", s, 1e-6, 1e-6, 0.50))   # leaks through both accesses
         cells.append(_cell("eps=100", "dp", s, 1e-6, 0.4, 0.48))    # still leaks (white box)
         cells.append(_cell("eps=10", "dp", s, 0.3, 0.4, 0.40))      # clean, useful
-        cells.append(_cell("eps=1", "dp", s, 0.5, 0.5, 0.20))       # clean, less useful
+        cells.append(_cell("eps=1", "dp", s, 0.5, 0.5, 0.60))       # clean, stronger (utility noise: higher)
         cells.append(_cell("noise=0.1", "output", s, None, 1e-6, 0.45))  # black box still leaks
         cells.append(_cell("noise=1", "output", s, None, 0.6, 0.10))     # clean
     return {"cells": cells, "random_init": [{"freesolv": 0.05, "bbb": 0.15}], "plan": {"victim_seeds": [0, 1, 2]}}
@@ -46,11 +48,22 @@ def test_summary_finds_the_cheapest_setting_that_removes_detected_leakage():
     assert by["eps=inf"]["detected"] and by["eps=100"]["detected"]
     assert not by["eps=10"]["detected"] and not by["eps=1"]["detected"]
     assert by["noise=0.1"]["detected_by_access"]["black box"] and not by["noise=1"]["detected"]
-    assert summary["cheapest"]["dp"]["level"] == "eps=10"  # the undetected level with the most utility
+    assert summary["cheapest"]["dp"]["level"] == "eps=10"  # the weakest level with no victim detected
     assert summary["cheapest"]["output"]["level"] == "noise=1"
     assert summary["holm_family"] == 3 * (4 * 3 + 2 * 2)
     assert summary["random_init_utility_mean"] == pytest.approx(0.10)
     assert by["eps=10"]["utility_mean"] == pytest.approx(np.mean([0.40, 0.50]))
+
+
+def test_one_detected_victim_of_three_keeps_a_level_detected():
+    res = _results()
+    for c in res["cells"]:
+        if c["level"] == "eps=10" and c["victim_seed"] == 2:
+            c["rows"][0]["p_auc"] = 1e-7
+    summary = defences.summarise(res)
+    level = next(lv for lv in summary["levels"] if lv["level"] == "eps=10")
+    assert level["detected_seeds"] == 1 and level["detected"]
+    assert summary["cheapest"]["dp"]["level"] == "eps=1"
 
 
 def test_holm_across_the_curve_can_hide_a_weak_signal():
@@ -69,7 +82,7 @@ def test_nothing_to_remove_without_detected_leakage():
         for r in c["rows"]:
             r["p_auc"] = 0.5
     summary = defences.summarise(res)
-    assert summary["cheapest"]["dp"]["level"] is None and "nothing to remove" in summary["cheapest"]["dp"]["why"]
+    assert summary["cheapest"]["dp"]["level"] is None and "nothing measured to remove" in summary["cheapest"]["dp"]["why"]
 
 
 def test_report_section_draws_the_curve_and_names_the_fix():
