@@ -189,8 +189,10 @@ class Victim(QueryVictim):
     """
 
     nonfinite_hint = "the model's weights are broken"
-    #: featurise the next chunk in a thread during this chunk's forward pass (`_compute_chunks`)
-    overlap_featurisation = True
+    #: featurise the next chunk in a thread during this chunk's forward pass (`_compute_chunks`). Off by
+    #: default: RDKit holds the GIL, and on 2 quiet cores the overlap was slower at the default batch of 64
+    #: with 1 and 2 torch threads (BENCHMARKS.md, "Query throughput")
+    overlap_featurisation = False
 
     def __init__(
         self,
