@@ -305,16 +305,18 @@ def strength(results: dict[str, Any], level: str) -> float:
     return float(cell["noise_scale"])
 
 
+def mean_range(values: list[float | None]) -> str:
+    """Mean over seeds: with a 95% normal interval from 5 values up, else the range and n."""
+    v = [float(x) for x in values if x is not None]
+    if not v:
+        return "-"
+    if len(v) >= 5:
+        return f"{np.mean(v):.3f} +- {1.96 * np.std(v, ddof=1) / np.sqrt(len(v)):.3f} (n={len(v)})"
+    return f"{np.mean(v):.3f} [{min(v):.3f}, {max(v):.3f}] n={len(v)}"
+
+
 def format_summary(summary: dict[str, Any]) -> list[str]:
     """The curve as a text table: one line per level."""
-    def span(v: list[float]) -> str:
-        v = [x for x in v if x is not None]
-        if not v:
-            return "-"
-        if len(v) >= 5:
-            return f"{np.mean(v):.3f}"
-        return f"{np.mean(v):.3f} [{min(v):.3f}, {max(v):.3f}] n={len(v)}"
-
     lines = [f"{'level':<12} {'attack (primary)':<34} {'AUC mean [range] n':<30} {'TPR@1%FPR mean':<16} "
              f"{'detected':<9} {'utility (probe mean)':<22} {'eps spent':<10} {'eps lower bound'}"]
     for r in summary["levels"]:
@@ -330,7 +332,7 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
                     spent = f"{max(e for e in r['epsilon_spent'] if e is not None):.3g}"
                 if r["defence"] == "dp":
                     lb = f"{max(r['empirical_epsilon']):.3f}"
-            lines.append(f"{r['level'] if first else '':<12} {name:<34} {span(a['auc']):<30} "
+            lines.append(f"{r['level'] if first else '':<12} {name:<34} {mean_range(a['auc']):<30} "
                          f"{np.mean(a['tpr_at_1pct']):<16.3f} {det:<9} {util:<22} {spent:<10} {lb}")
             first = False
     if summary.get("random_init_utility_mean") is not None:

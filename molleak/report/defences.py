@@ -17,17 +17,6 @@ import numpy as np
 from molleak.report.markup import esc, missing
 
 
-def _span(values: Sequence[float]) -> str:
-    """Mean with the range and n below 5 values (an interval over seeds needs 5 or more)."""
-    v = [float(x) for x in values if x is not None]
-    if not v:
-        return "-"
-    if len(v) >= 5:
-        sd = float(np.std(v, ddof=1))
-        return f"{np.mean(v):.3f} &plusmn; {1.96 * sd / np.sqrt(len(v)):.3f} (n={len(v)})"
-    return f"{np.mean(v):.3f} [{min(v):.3f}, {max(v):.3f}] n={len(v)}"
-
-
 def _utility_cell(u: Mapping[str, float], n: int) -> str:
     return f"{u['mean']:.3f}" if n < 2 else f"{u['mean']:.3f} [{u['min']:.3f}, {u['max']:.3f}]"
 
@@ -80,6 +69,8 @@ def curve_svg(summary: Mapping[str, Any]) -> str:
 
 
 def defences_section(files: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    from molleak.plans.defences import mean_range  # the curve's own formatting, here as in its text table
+
     if not files:
         return missing("No defence curve (`molleak defences`, defences.json) in this directory.")
     parts = []
@@ -99,8 +90,8 @@ def defences_section(files: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
             spent = [e for e in lv.get("epsilon_spent", []) if e is not None]
             bound = lv.get("empirical_epsilon") or []
             rows.append(
-                f"<tr><td>{esc(lv['level'])}</td><td>{esc(name)}</td><td>{_span(attack['auc'])}</td>"
-                f"<td>{_span(attack['tpr_at_1pct'])}</td><td>{lv['detected_seeds']}/{lv['n_seeds']}</td>"
+                f"<tr><td>{esc(lv['level'])}</td><td>{esc(name)}</td><td>{esc(mean_range(attack['auc']))}</td>"
+                f"<td>{esc(mean_range(attack['tpr_at_1pct']))}</td><td>{lv['detected_seeds']}/{lv['n_seeds']}</td>"
                 + "".join(f"<td>{_utility_cell(lv['utility'][t], lv['n_seeds'])}</td>" for t in targets)
                 + f"<td>{esc(f'{max(spent):.3g}') if spent else ('&infin;' if lv['defence'] == 'dp' else '-')}</td>"
                 f"<td>{esc(f'{max(bound):.3f}') if bound else '-'}</td></tr>")
