@@ -232,7 +232,8 @@ def run_shadow_membership(
         shadow_cells.append(Cell(f"shadow{k}", "victim", {
             "role": "shadow", "recipe": asdict(replace(recipe, seed=s)), "data": data,
             "out": str(shared / "models" / f"shadow{k}.pt"), "train_name": f"shadow{k}.smi",
-            "extra_provenance": {"shadow_of": str(victim), "shadow_index": k}}, inputs=(data,)))
+            # not the victim's path: victims of one recipe tested on the same targets share these cells
+            "extra_provenance": {"shadow_index": k}}, inputs=(data,)))
     built = run_plan(shadow_cells, shared / "cells", executor, progress=progress, what="shadows")
     models = {"victim": str(victim)} | {c.id: built.result(c.id)["path"] for c in shadow_cells}
 
