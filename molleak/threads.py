@@ -163,6 +163,11 @@ def apply_policy(cli: int | None = None, *, workers: int = 1) -> int:
     return apply_threads(n, source)
 
 
+def applied_threads() -> int:
+    """The count this process applied (`apply_threads`), else the policy's default."""
+    return int(_applied.get("threads", DEFAULT_THREADS))
+
+
 def describe() -> dict[str, Any]:
     """What this process computes with, for `metadata.json`: torch's actual counts and their source."""
     torch = sys.modules.get("torch")  # not imported: nothing ran on torch, and importing it here costs seconds

@@ -11,7 +11,9 @@ One run times, on the same molecules and weights:
   featurised in a thread during the forward pass, to show what that brings), and warm cache;
 - a plain PyTorch Geometric loop with the same model math: `torch_geometric.utils.from_smiles` (plus
   RDKit's canonical SMILES, the cache key), `torch_geometric.loader.DataLoader`, the `propagate` GIN;
-- with --compile, `torch.compile` of the encoder (compile time and forward rate).
+- with --compile, `torch.compile` of the encoder (compile time and forward rate);
+- the ceiling of the forward pass: the encoder layers' matrix products alone (the MLPs on every
+  atom, nothing else), the rate no forward with the same fp32 arithmetic can exceed on this machine.
 It also checks that the current embeddings equal the previous ones (largest absolute difference).
 Rates are the best of --repeats passes (molecules/s, wall clock).
 """
@@ -89,6 +91,11 @@ def bench_batch_size(bs: int, smiles: list[str], graphs: list, enc, old_enc, rep
         old_enc.graph_embeddings(batches[0]), enc.graph_embeddings(batches[0])  # warm-up
         row(f"batch {bs}: GIN forward", best_rate(n, lambda: [old_enc.graph_embeddings(b) for b in batches], reps),
             best_rate(n, lambda: [enc.graph_embeddings(b) for b in batches], reps))
+        # the ceiling of any forward pass with this arithmetic: the ten fp32 matrix products alone (each
+        # layer's 300->600->300 MLP on every atom of the batch, bias and ReLU included), nothing else
+        inputs = [torch.randn(b.x.shape[0], enc.gnns[0].mlp[0].in_features) for b in batches]
+        row(f"batch {bs}: the layers' matrix products alone", None,
+            best_rate(n, lambda: [[layer.mlp(x) for layer in enc.gnns] for x in inputs], reps))
     victim = Victim(enc, batch_size=bs)
     old = previous.PreviousVictim(victim)
     fresh: dict[str, np.ndarray] = {}

@@ -11,7 +11,9 @@ seed 0, MOSES train molecules drawn with seed 0) is timed three ways:
   from the same set: a shadow, a reference victim, another seed).
 Molecules/s = molecules x epochs / wall seconds of the whole `pretrain` call (featurisation, the
 epochs, the collapse check and the checkpoint), after an untimed warm-up of both paths. It also says whether the three give bitwise the same
-weights, and how long featurising the set takes each way.
+weights, and how long featurising the set takes each way, and (torch.profiler, one more warm run)
+the share of CPU time in matrix products: with those products unchanged, 1 / share bounds what
+any other change can gain.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def main() -> None:
     print(f"{'threads':>7s} {'strategy':10s} {'previous':>9s} {'cold cache':>10s} {'warm cache':>10s} {'speed-up':>9s}"
           f"  {'CPU s/1000 mol prev/warm':>24s}  identical weights")
     mol = args.n * args.epochs
+    shares: dict[tuple[int, str], float] = {}
     for threads in args.threads:
         torch.set_num_threads(threads)
         # warm-up, untimed: lazy imports, PyG's generated `propagate`, the allocator's first blocks
@@ -96,7 +99,24 @@ def main() -> None:
             same = all(torch.equal(t, w[k]) for w in weights[1:] for k, t in weights[0].items())
             print(f"{threads:7d} {strategy:10s} {mol / prev_wall:9,.0f} {mol / cold_wall:10,.0f} {mol / warm_wall:10,.0f} "
                   f"{prev_wall / warm_wall:8.2f}x  {1000 * prev_cpu / mol:11.1f} / {1000 * warm_cpu / mol:10.1f}  {same}")
+            shares[(threads, strategy)] = matmul_share(lambda: train("profiled", True))
     print(f"molecules/s, wall; load average at end {os.getloadavg()[0]:.2f}")
+    print("share of the warm run's CPU time in matrix products (aten::mm, addmm, bmm, matmul; torch.profiler), and "
+          "the most any change that keeps those products (and so the weights) could speed the whole run up:")
+    for (threads, strategy), share in shares.items():
+        print(f"{threads:7d} {strategy:10s} {100 * share:5.1f}%  at most {1 / share:.2f}x")
+
+
+def matmul_share(fn) -> float:
+    """Fraction of `fn()`'s self CPU time spent in dense matrix products (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    mm = sum(e.self_cpu_time_total for e in events if e.key in ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul"))
+    return mm / total if total else float("nan")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import logging
 import time
 
-from molleak.cli.common import add_backend, plan_executor
+from molleak.cli.common import add_backend, plan_executor, positive_int
 from molleak.config import load_audit_file
 from molleak.plans.audit import format_table, run_audit
 
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and its top-K is compared with the victim-free prior's; nothing is scored against a training "
                         "set (no precision, reference victim or attribution)")
     add_backend(p)
+    _add_workers(p)
     p.set_defaults(func=run)
     d = sub.add_parser(
         "demo",
@@ -47,7 +48,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--force", action="store_true",
                    help="--out holds an audit of another config: discard it and start afresh (default: refuse)")
     add_backend(d)
+    _add_workers(d)
     d.set_defaults(func=run, config=None)
+
+
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="local backend: cells run at once, each in its own process (default: the [backend] "
+                             "section's, else every usable core). Workers change no number: each computes on "
+                             "this process's thread count")
+
+
+def _executor(args: argparse.Namespace, backend):
+    """The audit's executor: on the local backend, one worker per usable core unless told otherwise.
+
+    The audit's independent cells (the victim and its reference victim, the extraction methods)
+    then run side by side; a 1-core machine runs them in this process as before.
+    """
+    from molleak.config import BackendConfig
+    from molleak.threads import usable_cpus
+
+    backend = backend or BackendConfig()
+    workers = args.workers or backend.workers
+    if workers is None and (args.backend or backend.kind) == "local":
+        workers = usable_cpus()
+    return plan_executor(args, workers, config=backend)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,16 +80,19 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "tier", None):
         config.data.tier = args.tier
     t0 = time.perf_counter()
-    if getattr(args, "victim", None):
-        from molleak.plans.unknown_training_set import overlap_lines, run_given_victim
+    executor = _executor(args, backend)
+    try:
+        if getattr(args, "victim", None):
+            from molleak.plans.unknown_training_set import overlap_lines, run_given_victim
 
-        summary = run_given_victim(config, args.out, args.victim, force=args.force,
-                                   executor=plan_executor(args, config=backend))
-        print("\n".join(overlap_lines(summary["unknown_training_set"])))
-        print(f"audit finished in {time.perf_counter() - t0:.0f} s; results in {args.out}/audit.json")
-        return 0
-    summary = run_audit(config, args.out, progress=not args.no_progress, force=args.force,
-                        executor=plan_executor(args, config=backend))
+            summary = run_given_victim(config, args.out, args.victim, force=args.force, executor=executor)
+            print("\n".join(overlap_lines(summary["unknown_training_set"])))
+            print(f"audit finished in {time.perf_counter() - t0:.0f} s; results in {args.out}/audit.json")
+            return 0
+        summary = run_audit(config, args.out, progress=not args.no_progress, force=args.force, executor=executor)
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
     print(format_table(summary["headline"]))
     for name, verdict in summary.get("verdicts", {}).items():
         print(f"{name}: {verdict}")

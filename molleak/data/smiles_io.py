@@ -4,10 +4,17 @@ A `.smi` file holds one molecule per line: the SMILES is the first whitespace-se
 anything after it (an id, a score) is ignored. Blank lines and lines starting with `#` are
 skipped, as is a first line whose first token is `smiles` (any case), a CSV-style header.
 Invalid and duplicate SMILES are counted and reported, never silently dropped.
+
+Canonicalising a set costs about 0.2 ms a molecule, and every cell of a plan reads the same private,
+reference and auxiliary sets: what a file canonicalises to is cached on disk by the sha256 of its
+bytes and RDKit's version (`<cache dir>/smiles/`), and read back in milliseconds.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -18,6 +25,8 @@ from molleak.errors import InputFileError
 from molleak.runs import write_atomic
 
 log = logging.getLogger(__name__)
+
+READ_CACHE_VERSION = 1  # bump when `canonical_smiles` or this reader's rules change: old entries are ignored
 
 
 @dataclass
@@ -82,6 +91,21 @@ def read_smiles(path: str | os.PathLike, *, what: str = "SMILES file", canonical
         raise InputFileError(f"{what} not found: {p}")
     if not p.is_file():
         raise InputFileError(f"{what} is not a file: {p}")
+    cache = _read_cache_file(p) if canonicalize else None
+    result = _load_cached(cache, p) if cache is not None else None
+    if result is None:
+        result = _read(p, what, canonicalize)
+        if cache is not None:
+            _store_cached(cache, result)
+    if result.n_invalid:
+        shown = ", ".join(f"line {n} '{s}'" for n, s in result.invalid_examples)
+        log.warning("%s: %d invalid SMILES skipped (%s)", p, result.n_invalid, shown)
+    if result.n_duplicate:
+        log.info("%s: %d duplicate SMILES (by canonical form) skipped", p, result.n_duplicate)
+    return result
+
+
+def _read(p: Path, what: str, canonicalize: bool) -> SmilesSet:
     out: list[str] = []
     seen: set[str] = set()
     n_lines = n_invalid = n_dup = 0
@@ -106,13 +130,43 @@ def read_smiles(path: str | os.PathLike, *, what: str = "SMILES file", canonical
             f"{what} holds no valid SMILES: all {n_invalid} lines failed to parse "
             f"(first: line {invalid[0][0]} '{invalid[0][1]}'): {p}"
         )
-    result = SmilesSet(out, str(p), n_lines, n_invalid, n_dup, invalid)
-    if n_invalid:
-        shown = ", ".join(f"line {n} '{s}'" for n, s in invalid)
-        log.warning("%s: %d invalid SMILES skipped (%s)", p, n_invalid, shown)
-    if n_dup:
-        log.info("%s: %d duplicate SMILES (by canonical form) skipped", p, n_dup)
+    return SmilesSet(out, str(p), n_lines, n_invalid, n_dup, invalid)
+
+
+def _read_cache_file(p: Path) -> Path | None:
+    """Where the canonical reading of `p`'s bytes is cached (None: the file cannot be hashed here)."""
+    from rdkit import rdBase
+
+    from molleak.oracle.bank import default_cache_dir
+
+    digest = hashlib.sha256()
+    try:
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None  # _read names the problem
+    return default_cache_dir() / "smiles" / f"{digest.hexdigest()}.rdkit-{rdBase.rdkitVersion}.v{READ_CACHE_VERSION}.json"
+
+
+def _load_cached(cache: Path, p: Path) -> SmilesSet | None:
+    try:
+        data = json.loads(cache.read_text())
+        result = SmilesSet(**{**data, "path": str(p),
+                              "invalid_examples": [tuple(x) for x in data["invalid_examples"]]})
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        log.warning("ignoring the unreadable SMILES cache %s (%s)", cache, exc)
+        return None
     return result
+
+
+def _store_cached(cache: Path, result: SmilesSet) -> None:
+    try:
+        write_atomic(cache, json.dumps(dataclasses.asdict(result)))
+    except OSError as exc:
+        log.warning("could not write the SMILES cache %s (%s)", cache, exc)
 
 
 def write_smiles(path: str | os.PathLike, smiles: list[str]) -> None:

@@ -2,7 +2,9 @@
 
 Uses the `fcd` package (ChemNet weights ship in its wheel). Both sides are canonicalised (and
 invalid SMILES dropped) before anything else, so two spellings of one set give the same distance;
-activations are cached by canonical SMILES, so repeated references cost nothing.
+activations are cached by canonical SMILES in memory and on disk (`<cache dir>/chemnet/`, shared by
+plan workers and later runs), so repeated references cost nothing. ChemNet pads every SMILES to the
+same length, so a molecule's activations do not depend (beyond float rounding) on its batch.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ def canonical_set(smiles: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(c for s in smiles if (c := canonical_smiles(s)) is not None))
 
 
+def _disk_cache():
+    """ChemNet activations on disk, one file per `fcd` release (its weights ship in the wheel)."""
+    from importlib.metadata import version
+
+    from molleak.oracle.bank import default_cache_dir
+    from molleak.sqlite_cache import SqliteCache
+
+    return SqliteCache(default_cache_dir() / "chemnet" / f"fcd-{version('fcd')}.sqlite", ("activations BLOB",),
+                       "ChemNet activation cache")
+
+
 def chemnet_activations(smiles: Sequence[str]) -> np.ndarray:
     """ChemNet penultimate activations [n, 512] of canonical SMILES (cached per molecule)."""
     import fcd
@@ -41,9 +54,18 @@ def chemnet_activations(smiles: Sequence[str]) -> np.ndarray:
 
     todo = [s for s in dict.fromkeys(smiles) if s not in _ACTIVATIONS]
     if todo:
+        disk = _disk_cache()
+        for s, (blob,) in disk.get(todo).items():
+            act = np.frombuffer(blob, dtype=np.float32)
+            if act.shape == (512,):
+                _ACTIVATIONS[s] = act
+        todo = [s for s in todo if s not in _ACTIVATIONS]
+    if todo:
         with torch_threads(1):  # small batches: a second thread only spins (6x slower on a busy machine)
             acts = fcd.get_predictions(_chemnet(), todo, device="cpu")
-        _ACTIVATIONS.update(zip(todo, acts, strict=True))
+        new = dict(zip(todo, acts.astype(np.float32), strict=True))
+        _ACTIVATIONS.update(new)
+        disk.put({s: (a.tobytes(),) for s, a in new.items()})
     return np.stack([_ACTIVATIONS[s] for s in smiles]) if smiles else np.zeros((0, 512), dtype=np.float32)
 
 

@@ -10,7 +10,7 @@ Definitions (method.md section 3), chirality ignored throughout:
   (`counts=False` leaves `count` at -1 and is several times faster on common fragments).
 
 Labels are cached by (bank sha256, candidate canonical SMILES) in memory and on disk
-(`<cache dir>/labels/<bank sha256>.sqlite`); a cached label without a count is recomputed when a
+(`<cache dir>/labels/<bank sha256>.v<version>.kv.sqlite`, `molleak.sqlite_cache`); a cached label without a count is recomputed when a
 count is asked for.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from molleak.chem import default_workers, parse_bounded, rdkit_quiet
 from molleak.errors import InputFileError
 from molleak.oracle.bank import Bank, exact_key, pattern_bits
 from molleak.runs import write_atomic
+from molleak.sqlite_cache import SqliteCache
 
 log = logging.getLogger(__name__)
 
@@ -123,72 +123,10 @@ class Labels:
 # disk cache
 
 
-class _DiskCache:
-    """sqlite store of labels for one bank; concurrent readers and writers are serialised by sqlite."""
-
-    def __init__(self, cache_dir: Path, bank_sha: str):
-        self.path = cache_dir / "labels" / f"{bank_sha}.v{LABEL_VERSION}.sqlite"
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=60)
-        con.execute("CREATE TABLE IF NOT EXISTS labels (smiles TEXT PRIMARY KEY, substructure INTEGER, "
-                    "exact INTEGER, count INTEGER)")
-        return con
-
-    def _discard_if_corrupt(self, exc: sqlite3.Error) -> bool:
-        """Delete a corrupt cache file (truncated, overwritten, not sqlite) so the next write starts afresh.
-
-        Only plain `DatabaseError` ("file is not a database", "database disk image is malformed")
-        means corruption; `OperationalError` (locked, read-only, disk full) leaves the file alone.
-        """
-        if type(exc) is not sqlite3.DatabaseError:
-            return False
-        log.warning("label cache %s is corrupt (%s); discarding it, labels are recomputed and cached afresh",
-                    self.path, exc)
-        for extra in ("", "-journal", "-wal", "-shm"):
-            try:
-                Path(str(self.path) + extra).unlink(missing_ok=True)
-            except OSError as err:
-                log.warning("could not remove the corrupt label cache %s (%s)", self.path, err)
-        return True
-
-    def get(self, keys: Sequence[str]) -> dict[str, tuple[bool, bool, int]]:
-        if not self.path.is_file() or not keys:
-            return {}
-        out: dict[str, tuple[bool, bool, int]] = {}
-        try:
-            con = self._connect()
-            try:
-                con.execute("CREATE TEMP TABLE q (smiles TEXT PRIMARY KEY)")
-                con.executemany("INSERT OR IGNORE INTO q VALUES (?)", ((k,) for k in keys))
-                for s, a, b, c in con.execute(
-                        "SELECT l.smiles, l.substructure, l.exact, l.count FROM labels l JOIN q USING (smiles)"):
-                    out[s] = (bool(a), bool(b), int(c))
-            finally:
-                con.close()
-        except sqlite3.Error as exc:
-            if not self._discard_if_corrupt(exc):
-                log.warning("label cache %s unreadable (%s); recomputing", self.path, exc)
-            return {}
-        return out
-
-    def put(self, rows: dict[str, tuple[bool, bool, int]], *, retry: bool = True) -> None:
-        if not rows:
-            return
-        try:
-            con = self._connect()
-            try:
-                with con:  # one transaction: readers see all of these rows or none
-                    con.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
-                                    ((s, int(a), int(b), int(c)) for s, (a, b, c) in rows.items()))
-            finally:
-                con.close()
-        except sqlite3.Error as exc:
-            if retry and self._discard_if_corrupt(exc):
-                self.put(rows, retry=False)
-                return
-            log.warning("could not write the label cache %s (%s)", self.path, exc)
+def _disk_cache(cache_dir: Path, bank_sha: str) -> SqliteCache:
+    """The labels of one bank on disk: (substructure, exact, count) per candidate canonical SMILES."""
+    return SqliteCache(cache_dir / "labels" / f"{bank_sha}.v{LABEL_VERSION}.kv.sqlite",
+                       ("substructure INTEGER", "exact INTEGER", "count INTEGER"), "label cache")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +196,7 @@ def label(
     from molleak.oracle.bank import resolve_cache_dir
 
     cdir = bank.cache_dir if cache_dir is None else resolve_cache_dir(cache_dir)
-    disk = _DiskCache(cdir, bank.sha256) if cdir is not None else None
+    disk = _disk_cache(cdir, bank.sha256) if cdir is not None else None
     memory = _MEMORY.setdefault(bank.sha256, {})
 
     def usable(v: tuple[bool, bool, int] | None) -> bool:
@@ -269,7 +207,8 @@ def label(
     from_cache = len(known)
     if disk is not None:
         missing = [s for s in uniq if s not in known]
-        found = {s: v for s, v in disk.get(missing).items() if usable(v)}
+        found = {s: (bool(a), bool(b), int(c)) for s, (a, b, c) in disk.get(missing).items()}
+        found = {s: v for s, v in found.items() if usable(v)}
         memory.update(found)
         known.update(found)
         from_cache += len(found)

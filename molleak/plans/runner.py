@@ -8,8 +8,8 @@ cell whose key changed (other parameters, a rebuilt victim, other data) is run a
 decided by paths or file times.
 
 An **executor** runs the pending cells: `LocalExecutor(workers)` in this process (workers=1) or in
-a pool of spawned processes with one torch thread each (the same numbers as a serial run: every
-cell is seeded by its parameters); `RayExecutor` (`molleak.plans.ray_executor`, the `ray` extra) as
+a pool of spawned processes computing with this process's torch thread count (the same numbers as
+a serial run: every cell is seeded by its parameters); `RayExecutor` (`molleak.plans.ray_executor`, the `ray` extra) as
 Ray tasks on a local instance or a cluster. `make_executor` makes either from a verb's options.
 Results come back through each cell's directory (`cell.json`), so a killed run loses only the
 cells that were running.
@@ -93,13 +93,25 @@ def run_one(cell: Cell, cell_dir: str | Path, key: str) -> dict[str, Any]:
     return record
 
 
-def _run_in_worker(cell: Cell, cell_dir: str, key: str, threads: int) -> dict[str, Any]:
-    """A cell in a worker process: one torch thread, so workers do not fight over cores."""
+def _run_in_worker(cell: Cell, cell_dir: str, key: str, threads: int, modules: Sequence[str] = ()) -> dict[str, Any]:
+    """A cell in a worker process, on the parent's thread count (one by default: workers do not fight over cores).
+
+    `modules`: the caller's modules that registered extensions (`molleak.registry.registering_modules`),
+    imported here so that a method the caller registered exists in the worker too.
+    """
+    import importlib
+
     from molleak.threads import apply_threads
 
     apply_threads(threads, "plan worker")
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{cell.id}] %(message)s")
     _load_kinds()
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise MolleakError(f"a plan worker cannot import {module!r}, which registered a method or kind in the "
+                               f"calling process ({exc}); make it importable or run with one worker") from None
     return run_one(cell, cell_dir, key)
 
 
@@ -114,30 +126,72 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """This machine: in-process with `workers=1`, else a pool of spawned processes (one torch thread each)."""
+    """This machine: in-process with `workers=1`, else a pool of spawned worker processes.
 
-    def __init__(self, workers: int = 1):
+    Each worker computes with the thread count this process applied (`molleak.threads`; one by
+    default), so a parallel run gives the numbers of a serial one. The pool lives until `close()`
+    (or interpreter exit) and serves every plan given to this executor: an audit's stages share
+    the workers' start-up and their in-memory caches (parsed sets, ChemNet activations) instead of
+    paying for them once per stage.
+    """
+
+    def __init__(self, workers: int = 1, threads: int | None = None):
         if workers < 1:
             raise MolleakError(f"workers must be at least 1, got {workers}")
         self.workers = int(workers)
+        self.threads = threads
+        self._pool: Any = None
 
     @property
     def slots(self) -> int:
         return self.workers
+
+    def _worker_threads(self) -> int:
+        if self.threads is not None:
+            return int(self.threads)
+        from molleak.threads import applied_threads
+
+        return applied_threads()
 
     def map(self, jobs: Sequence[tuple[Cell, Path, str]]) -> Iterator[tuple[Cell, dict[str, Any]]]:
         if self.workers == 1 or len(jobs) < 2:
             for cell, cell_dir, key in jobs:
                 yield cell, run_one(cell, cell_dir, key)
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
 
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_run_in_worker, cell, str(cell_dir), key, 1): cell for cell, cell_dir, key in jobs}
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        from molleak.registry import registering_modules
+
+        threads, modules = self._worker_threads(), registering_modules()
+        futures = {self._pool.submit(_run_in_worker, cell, str(cell_dir), key, threads, modules): cell
+                   for cell, cell_dir, key in jobs}
+        try:
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
+        except BrokenProcessPool:
+            self.close()  # a worker died (killed, out of memory): the next plan starts a fresh pool
+            raise
+        finally:
+            for fut in futures:
+                fut.cancel()  # a consumer that stopped early leaves nothing queued
+
+    def close(self) -> None:
+        """Stop the worker processes (idempotent)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 BACKENDS = ("local", "ray")
