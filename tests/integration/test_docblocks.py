@@ -19,6 +19,8 @@ from molleak.report.docblocks import (
     demo_block_name,
     end_marker,
     render_block,
+    render_seeds_block,
+    seeds_block_name,
     write_blocks,
 )
 from molleak.report.summary import summarize_runs
@@ -130,3 +132,45 @@ def test_only_a_demo_run_is_documented(tmp_path):
     docs[0].write_text(f"{begin_marker('demo-tiny')}\nno end\n")
     with pytest.raises(MolleakError, match=r"README\.md: <!-- figures:demo-tiny begin --> without a matching"):
         check_blocks(docs, "demo-tiny", "x\n")
+
+
+def _seed_audit_dir(root: Path, seed: int, p_member: float) -> Path:
+    """The demo config at victim seed `seed`, with its private-only test and membership p-values."""
+    audit = _audit_dir(root)
+    config = json.loads((audit / "config.json").read_text())
+    config["inputs"]["victim"]["seed"] = seed
+    write_json_atomic(audit / "config.json", config)
+    write_json_atomic(audit / "attribution.json", {
+        "one_step": {"substructure": attribution_example()},
+        "membership": {"rows": {"victim": {"auc": {"value": 0.5 + seed / 100, "lo": 0.4, "hi": 0.6},
+                                           "p_value": p_member}}}})
+    return audit
+
+
+def test_the_seeds_block_aggregates_over_victim_seeds_and_corrects_across_them(tmp_path):
+    p_members = [0.001, 0.04, 0.3, 0.5, 0.9]
+    audits = [_seed_audit_dir(tmp_path / f"s{seed}", seed, p) for seed, p in enumerate(p_members)]
+    assert seeds_block_name(audits) == "demo-tiny-seeds"
+    block = render_seeds_block(audits)
+    assert "victim seeds 0, 1, 2, 3, 4 (n=5)" in block
+    adapter = next(line for line in block.splitlines() if line.startswith("one_step/adapter "))
+    one = render_block(audits[0])  # every seed's row is the same here: the mean is that value, the interval collapses
+    value = next(line for line in one.splitlines() if line.startswith("one_step/adapter ")).split()[5]  # P_sub@20
+    assert adapter.split()[2:5] == [value, f"[{value},", f"{value}]"]
+    # membership: AUC 0.50..0.54 over seeds (mean 0.520); p < 0.05 in 2 seeds, 1 after Holm (0.001*5 < 0.05, 0.04*4 > 0.05)
+    member = next(line for line in block.splitlines() if "whole-molecule membership" in line)
+    assert member.startswith("- whole-molecule membership (norm): victim AUC: 0.520 [")
+    assert "detected (one-sided p < 0.05) in 2 of 5 seeds, 1 of 5 after Holm's correction" in member
+    assert "private-only test" in block and "5 of 5 seeds" in block  # p = 0.02 in every seed: 0.02 * 5 > 0.05
+    assert "5 of 5 seeds, 0 of 5 after Holm" in block
+    # below 5 seeds: the range and n, no interval
+    few = render_seeds_block(audits[:2])
+    assert "victim AUC: 0.505 (range 0.500-0.510, n=2)" in few
+    # runs that are not the demo config at distinct victim seeds: one clear error
+    with pytest.raises(MolleakError, match="distinct victim seeds"):
+        seeds_block_name([audits[0], audits[0]])
+    config = json.loads((audits[1] / "config.json").read_text())
+    config["inputs"]["attack"]["k"] = 10
+    write_json_atomic(audits[1] / "config.json", config)
+    with pytest.raises(MolleakError, match=r"not the shipped demo config \(tier and victim seed aside.*attack"):
+        seeds_block_name(audits)
