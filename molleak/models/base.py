@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from torch_geometric.nn import global_mean_pool
 
 from molleak.registry import Registry
 
@@ -33,7 +32,7 @@ class GraphEncoder(nn.Module):
 
     def graph_embeddings(self, batch) -> torch.Tensor:
         """Mean-pooled graph embeddings [num_graphs, emb_dim]."""
-        return global_mean_pool(self.node_embeddings(batch), batch.batch, size=batch.num_graphs)
+        return mean_pool(self.node_embeddings(batch), batch.batch, batch.num_graphs)
 
     def config(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -55,3 +54,16 @@ def load_encoders() -> Registry[type[GraphEncoder]]:
 def build_encoder(name: str, config: dict[str, Any]) -> GraphEncoder:
     """Build a registered encoder from its name and config."""
     return load_encoders().get(name)(**config)
+
+
+def mean_pool(x: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """Mean of the rows of `x` per graph (`index`: each row's graph), [size, dim]; empty graphs give 0.
+
+    The same operations, in the same order, as PyTorch Geometric's `global_mean_pool` (a `scatter_add_`
+    of ones for the counts, clamped at 1, a `scatter_add_` of the rows, a division), so its results and
+    gradients are bitwise PyG's; written here so that encoding a molecule does not import PyG, whose
+    import (it loads torch._dynamo) costs every molleak process and plan worker seconds.
+    """
+    count = x.new_zeros(size).scatter_add_(0, index, x.new_ones(x.size(0))).clamp(min=1)
+    out = x.new_zeros((size, *x.shape[1:])).scatter_add_(0, index.view(-1, *([1] * (x.dim() - 1))).expand_as(x), x)
+    return out / count.view(-1, *([1] * (x.dim() - 1))).expand_as(out)

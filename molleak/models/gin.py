@@ -1,4 +1,4 @@
-"""The pretrain-gnns GIN encoder (Hu et al. 2020), on PyTorch Geometric.
+"""The pretrain-gnns GIN encoder (Hu et al. 2020), in plain torch (PyTorch Geometric's batch layout).
 
 Parameter names follow the published layout exactly (`x_embedding1`, `x_embedding2`,
 `gnns.{l}.mlp.{0,2}`, `gnns.{l}.edge_embedding{1,2}`, `batch_norms.{l}`), so a published
@@ -11,12 +11,11 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import MessagePassing
 
 from molleak.data.featurize import (
     NUM_ATOM_TYPE,
@@ -26,6 +25,9 @@ from molleak.data.featurize import (
     SELF_LOOP_BOND_INDEX,
 )
 from molleak.models.base import ENCODERS, GraphEncoder
+
+if TYPE_CHECKING:  # PyG is imported by the encoders that use its layers, not by the GIN
+    from torch_geometric.nn import MessagePassing
 
 
 def _remove_generated_propagate_file(conv: MessagePassing) -> None:

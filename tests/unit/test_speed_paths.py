@@ -140,3 +140,24 @@ def test_a_damaged_feature_cache_is_featurised_afresh(moses_sample, tmp_path, ca
     assert all(np.array_equal(a.x, b.x) and np.array_equal(a.edge_index, b.edge_index) for a, b in zip(fresh, again, strict=True))
     featurize_all(smiles[::-1], "pretrain_gnns", cache_dir=cache)  # another order is another set
     assert len(list(cache.glob("*.npz"))) == 2
+
+
+def test_mean_pool_is_pyg_global_mean_pool_bit_for_bit():
+    """The encoders pool without importing PyG: values and gradients equal `global_mean_pool`'s exactly,
+    an empty graph included (its mean is 0)."""
+    import torch
+    from torch_geometric.nn import global_mean_pool
+
+    from molleak.models.base import mean_pool
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(997, 300, generator=gen, dtype=torch.float32)
+    index = torch.sort(torch.randint(0, 60, (997,), generator=gen)).values
+    index[index == 7] = 8  # graph 7 has no atom
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours, pyg = mean_pool(a, index, 61), global_mean_pool(b, index, size=61)
+    assert ours.shape == (61, 300) and torch.equal(ours, pyg) and not ours[7].any() and not ours[60].any()
+    weight = torch.randn(61, 300, generator=gen)
+    (ours * weight).sum().backward()
+    (pyg * weight).sum().backward()
+    assert torch.equal(a.grad, b.grad)
