@@ -141,3 +141,33 @@ def test_the_progress_display_counts_done_running_failed_and_time_left(tmp_path,
                                                            "plan: 2/3 cells done, 1 running, 1 failed",
                                                            "plan: 3/3 cells done, 0 running, 1 failed"]
     assert all(" s left; c" in line for line in lines)
+
+
+WORKER_KIND = "test-worker-identity"
+if WORKER_KIND not in CELL_KINDS:
+
+    @CELL_KINDS.register(WORKER_KIND)
+    def _worker_identity(params, cell_dir):
+        """A cell kind only this test module registers: which process ran it, on how many threads."""
+        import os
+
+        import torch
+
+        return {"pid": os.getpid(), "threads": torch.get_num_threads()}
+
+
+def test_a_local_pool_serves_every_plan_on_the_callers_threads_and_knows_its_cell_kinds(tmp_path):
+    import os
+
+    with LocalExecutor(2, threads=2) as executor:
+        plans = [run_plan([Cell(f"{name}{i}", WORKER_KIND, {"i": i}) for i in range(4)], tmp_path / name, executor)
+                 for name in ("first", "second")]
+        assert executor._pool is not None
+    assert executor._pool is None  # closed on leaving the block
+    records = [plan.result(f"{name}{i}") for plan, name in zip(plans, ("first", "second"), strict=True)
+               for i in range(4)]
+    pids = {r["pid"] for r in records}
+    # a kind registered by this module ran in spawned workers (they imported it), two of them in all:
+    # the second plan reused the first one's processes; each computed on the thread count it was given
+    assert os.getpid() not in pids and len(pids) <= 2
+    assert {r["threads"] for r in records} == {2}
