@@ -163,8 +163,18 @@ def apply_policy(cli: int | None = None, *, workers: int = 1) -> int:
     return apply_threads(n, source)
 
 
-def applied_threads() -> int:
-    """The count this process applied (`apply_threads`), else the policy's default."""
+def worker_threads(workers: int) -> int:
+    """The count for each of `workers` plan worker processes started from this process.
+
+    The count this process computes on (torch's, once torch is loaded; else the applied one or the
+    default), so that workers compute the numbers of a serial run here; under `MOLLEAK_THREADS=auto`
+    the free cores are shared among the workers instead.
+    """
+    if _applied.get("source") == ENV_VAR and os.environ.get(ENV_VAR, "").strip().lower() == "auto":
+        return free_threads(workers)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
     return int(_applied.get("threads", DEFAULT_THREADS))
 
 

@@ -149,9 +149,9 @@ class LocalExecutor:
     def _worker_threads(self) -> int:
         if self.threads is not None:
             return int(self.threads)
-        from molleak.threads import applied_threads
+        from molleak.threads import worker_threads
 
-        return applied_threads()
+        return worker_threads(self.workers)
 
     def map(self, jobs: Sequence[tuple[Cell, Path, str]]) -> Iterator[tuple[Cell, dict[str, Any]]]:
         if self.workers == 1 or len(jobs) < 2:

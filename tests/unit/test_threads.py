@@ -18,17 +18,22 @@ from molleak.threads import (
     prepare_runtime,
     resolve_threads,
     usable_cpus,
+    worker_threads,
 )
 
 
 @pytest.fixture()
 def restore_threads(monkeypatch):
     """apply_threads changes torch and the environment for the whole process: put both back."""
+    import molleak.threads as threads
+
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", ENV_VAR):
         monkeypatch.delenv(var, raising=False)  # recorded now, restored after the test
-    before = torch.get_num_threads()
+    before, applied = torch.get_num_threads(), dict(threads._applied)
     yield
     torch.set_num_threads(before)
+    threads._applied.clear()
+    threads._applied.update(applied)
 
 
 @pytest.mark.parametrize("load", [0.0, 1.5, 8.0])
@@ -161,3 +166,13 @@ def test_cli_applies_the_policy_once_at_entry(restore_threads, tmp_path, capsys,
     monkeypatch.delenv("OMP_NUM_THREADS")  # the previous call exported it for child processes
     assert main(args) == 2
     assert torch.get_num_threads() == 1 and describe()["source"] == "default"
+
+
+def test_plan_workers_compute_on_this_process_s_count_and_share_auto(restore_threads, monkeypatch):
+    apply_threads(3, "--threads")
+    assert worker_threads(2) == 3  # a parallel run gives a serial run's numbers
+    torch.set_num_threads(1)  # e.g. inside `torch_threads(1)`: what this process computes on now
+    assert worker_threads(2) == 1
+    monkeypatch.setenv(ENV_VAR, "auto")
+    apply_threads(2, ENV_VAR)
+    assert worker_threads(2) == free_threads(2)  # auto: the free cores shared among the workers
