@@ -100,9 +100,13 @@ def _run_in_worker(cell: Cell, cell_dir: str, key: str, threads: int, modules: S
     imported here so that a method the caller registered exists in the worker too.
     """
     import importlib
+    import os
 
     from molleak.threads import apply_threads
 
+    # the parent shows one progress line per plan; bars from several workers would interleave with it
+    # (tqdm reads this when it is first imported, which in a fresh worker is after this line)
+    os.environ.setdefault("TQDM_DISABLE", "1")
     apply_threads(threads, "plan worker")
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{cell.id}] %(message)s")
     _load_kinds()

@@ -152,8 +152,11 @@ if WORKER_KIND not in CELL_KINDS:
         import os
 
         import torch
+        from tqdm.auto import tqdm
 
-        return {"pid": os.getpid(), "threads": torch.get_num_threads()}
+        bar = tqdm(range(1))
+        bar.close()
+        return {"pid": os.getpid(), "threads": torch.get_num_threads(), "bars_hidden": bar.disable}
 
 
 def test_a_local_pool_serves_every_plan_on_the_callers_threads_and_knows_its_cell_kinds(tmp_path):
@@ -171,3 +174,4 @@ def test_a_local_pool_serves_every_plan_on_the_callers_threads_and_knows_its_cel
     # the second plan reused the first one's processes; each computed on the thread count it was given
     assert os.getpid() not in pids and len(pids) <= 2
     assert {r["threads"] for r in records} == {2}
+    assert all(r["bars_hidden"] for r in records)  # the parent's progress line only, no bars from workers
