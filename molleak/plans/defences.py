@@ -306,18 +306,16 @@ def strength(results: dict[str, Any], level: str) -> float:
 
 
 def mean_range(values: list[float | None]) -> str:
-    """Mean over seeds: with a 95% normal interval from 5 values up, else the range and n."""
-    v = [float(x) for x in values if x is not None]
-    if not v:
-        return "-"
-    if len(v) >= 5:
-        return f"{np.mean(v):.3f} +- {1.96 * np.std(v, ddof=1) / np.sqrt(len(v)):.3f} (n={len(v)})"
-    return f"{np.mean(v):.3f} [{min(v):.3f}, {max(v):.3f}] n={len(v)}"
+    """Mean over seeds in the project's one format (`bench.aggregate.fmt`): a 95% bootstrap interval
+    over seeds from 5 seeds on, else the range and n."""
+    from molleak.plans.bench.aggregate import fmt, summarize
+
+    return fmt(summarize(values), 3)
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:
     """The curve as a text table: one line per level."""
-    lines = [f"{'level':<12} {'attack (primary)':<34} {'AUC mean [range] n':<30} {'TPR@1%FPR mean':<16} "
+    lines = [f"{'level':<12} {'attack (primary)':<34} {'AUC mean (range, n)':<30} {'TPR@1%FPR mean':<16} "
              f"{'detected':<9} {'utility (probe mean)':<22} {'eps spent':<10} {'eps lower bound'}"]
     for r in summary["levels"]:
         first = True
