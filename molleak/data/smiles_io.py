@@ -17,8 +17,10 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from molleak.chem import canonical_smiles
 from molleak.errors import InputFileError
@@ -91,12 +93,12 @@ def read_smiles(path: str | os.PathLike, *, what: str = "SMILES file", canonical
         raise InputFileError(f"{what} not found: {p}")
     if not p.is_file():
         raise InputFileError(f"{what} is not a file: {p}")
-    cache = _read_cache_file(p) if canonicalize else None
-    result = _load_cached(cache, p) if cache is not None else None
-    if result is None:
+    if canonicalize and (digest := _sha256_of(p)) is not None:
+        data = cached_json(smiles_cache_path(digest), lambda: dataclasses.asdict(_read(p, what, canonicalize)),
+                           valid=lambda d: isinstance(d, dict) and set(d) == _SET_FIELDS)
+        result = SmilesSet(**{**data, "path": str(p), "invalid_examples": [tuple(x) for x in data["invalid_examples"]]})
+    else:
         result = _read(p, what, canonicalize)
-        if cache is not None:
-            _store_cached(cache, result)
     if result.n_invalid:
         shown = ", ".join(f"line {n} '{s}'" for n, s in result.invalid_examples)
         log.warning("%s: %d invalid SMILES skipped (%s)", p, result.n_invalid, shown)
@@ -133,40 +135,51 @@ def _read(p: Path, what: str, canonicalize: bool) -> SmilesSet:
     return SmilesSet(out, str(p), n_lines, n_invalid, n_dup, invalid)
 
 
-def _read_cache_file(p: Path) -> Path | None:
-    """Where the canonical reading of `p`'s bytes is cached (None: the file cannot be hashed here)."""
-    from rdkit import rdBase
+_SET_FIELDS = {f.name for f in dataclasses.fields(SmilesSet)}
 
-    from molleak.oracle.bank import default_cache_dir
 
+def _sha256_of(p: Path) -> str | None:
+    """The sha256 of a file's bytes (None when it cannot be read here: `_read` names the problem)."""
     digest = hashlib.sha256()
     try:
         with open(p, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     except OSError:
-        return None  # _read names the problem
-    return default_cache_dir() / "smiles" / f"{digest.hexdigest()}.rdkit-{rdBase.rdkitVersion}.v{READ_CACHE_VERSION}.json"
+        return None
+    return digest.hexdigest()
 
 
-def _load_cached(cache: Path, p: Path) -> SmilesSet | None:
+def smiles_cache_path(key: str) -> Path:
+    """Where a SMILES computation keyed by `key` (a content sha256) is cached, for this RDKit."""
+    from rdkit import rdBase
+
+    from molleak.oracle.bank import default_cache_dir
+
+    return default_cache_dir() / "smiles" / f"{key}.rdkit-{rdBase.rdkitVersion}.v{READ_CACHE_VERSION}.json"
+
+
+def cached_json(path: Path, compute: Callable[[], Any], valid: Callable[[Any], bool]) -> Any:
+    """`compute()` (JSON-able), cached in the file `path`.
+
+    A cache is only a shortcut: a missing file is computed and written (atomically); an unreadable or
+    invalid one is a warning and computed afresh; a failed write is a warning.
+    """
     try:
-        data = json.loads(cache.read_text())
-        result = SmilesSet(**{**data, "path": str(p),
-                              "invalid_examples": [tuple(x) for x in data["invalid_examples"]]})
+        value = json.loads(path.read_text())
+        if valid(value):
+            return value
+        log.warning("ignoring the cache %s: it does not match what it caches", path)
     except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        log.warning("ignoring the unreadable SMILES cache %s (%s)", cache, exc)
-        return None
-    return result
-
-
-def _store_cached(cache: Path, result: SmilesSet) -> None:
+        pass
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the unreadable cache %s (%s)", path, exc)
+    value = compute()
     try:
-        write_atomic(cache, json.dumps(dataclasses.asdict(result)))
+        write_atomic(path, json.dumps(value))
     except OSError as exc:
-        log.warning("could not write the SMILES cache %s (%s)", cache, exc)
+        log.warning("could not write the cache %s (%s)", path, exc)
+    return value
 
 
 def write_smiles(path: str | os.PathLike, smiles: list[str]) -> None:

@@ -131,31 +131,10 @@ def _external_canonical(raw: list[str], source_sha256: str) -> list[str | None]:
     The external sources are the same files for every tier and seed, and their standardisation is
     most of a small tier's preparation time (about 10 s of 15 on the tiny tier).
     """
-    import json
+    from molleak.data.smiles_io import cached_json, smiles_cache_path
 
-    from rdkit import rdBase
-
-    from molleak.data.smiles_io import READ_CACHE_VERSION
-    from molleak.oracle.bank import default_cache_dir
-    from molleak.runs import write_atomic
-
-    path = (default_cache_dir() / "smiles"
-            / f"external-{source_sha256}.rdkit-{rdBase.rdkitVersion}.v{READ_CACHE_VERSION}.json")
-    try:
-        canon = json.loads(path.read_text())
-        if isinstance(canon, list) and len(canon) == len(raw):
-            return canon
-        log.warning("ignoring the SMILES cache %s: it does not match its source", path)
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring the unreadable SMILES cache %s (%s)", path, exc)
-    canon = _largest_fragment_canonical(raw)
-    try:
-        write_atomic(path, json.dumps(canon))
-    except OSError as exc:
-        log.warning("could not write the SMILES cache %s (%s)", path, exc)
-    return canon
+    return cached_json(smiles_cache_path(f"external-{source_sha256}"), lambda: _largest_fragment_canonical(raw),
+                       valid=lambda v: isinstance(v, list) and len(v) == len(raw))
 
 
 def prepare_tier(tier_name: str, seed: int, out_dir: str | Path) -> dict:
